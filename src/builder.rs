@@ -1,0 +1,281 @@
+//! Configuring and starting a pool.
+
+use crate::pool::ThreadPool;
+use crate::registry::{LifecycleHandler, PanicHandler, Registry};
+use crate::sleep::MAX_WORKERS;
+use std::any::Any;
+use std::fmt;
+use std::io;
+
+/// The environment variable read for the number of threads when
+/// [`ThreadPoolBuilder::num_threads`] is not called.
+pub const NUM_THREADS_ENV: &str = "PILFER_NUM_THREADS";
+
+/// Configures a [`ThreadPool`].
+///
+/// ```
+/// let pool = pilfer::ThreadPool::builder()
+///     .num_threads(2)
+///     .thread_name(|i| format!("compute-{i}"))
+///     .pin_workers(false)
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.num_threads(), 2);
+/// ```
+pub struct ThreadPoolBuilder {
+    num_threads: Option<usize>,
+    thread_name: Option<Box<dyn FnMut(usize) -> String + Send>>,
+    stack_size: Option<usize>,
+    pin_workers: bool,
+    start_handler: Option<LifecycleHandler>,
+    exit_handler: Option<LifecycleHandler>,
+    panic_handler: Option<PanicHandler>,
+}
+
+/// What `Registry::start` needs, resolved and validated.
+pub(crate) struct PoolConfig {
+    pub(crate) num_threads: usize,
+    thread_name: Option<Box<dyn FnMut(usize) -> String + Send>>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) pin_workers: bool,
+    pub(crate) start_handler: Option<LifecycleHandler>,
+    pub(crate) exit_handler: Option<LifecycleHandler>,
+    pub(crate) panic_handler: Option<PanicHandler>,
+}
+
+impl PoolConfig {
+    pub(crate) fn thread_name(&mut self, index: usize) -> String {
+        match &mut self.thread_name {
+            Some(name) => name(index),
+            None => format!("pilfer-{index}"),
+        }
+    }
+}
+
+impl Default for ThreadPoolBuilder {
+    fn default() -> Self {
+        ThreadPoolBuilder::new()
+    }
+}
+
+impl ThreadPoolBuilder {
+    /// A builder with the defaults: one thread per available core (or
+    /// `PILFER_NUM_THREADS`), threads named `pilfer-{i}`, workers pinned.
+    pub fn new() -> Self {
+        ThreadPoolBuilder {
+            num_threads: None,
+            thread_name: None,
+            stack_size: None,
+            pin_workers: true,
+            start_handler: None,
+            exit_handler: None,
+            panic_handler: None,
+        }
+    }
+
+    /// The number of worker threads. Zero is an error at `build`.
+    ///
+    /// Default: the environment variable `PILFER_NUM_THREADS` if set, else
+    /// [`std::thread::available_parallelism`].
+    pub fn num_threads(mut self, num_threads: usize) -> Self {
+        self.num_threads = Some(num_threads);
+        self
+    }
+
+    /// Names worker `i` with `name(i)`. Default: `pilfer-{i}`.
+    pub fn thread_name<F>(mut self, name: F) -> Self
+    where
+        F: FnMut(usize) -> String + Send + 'static,
+    {
+        self.thread_name = Some(Box::new(name));
+        self
+    }
+
+    /// The stack size of each worker thread, in bytes. Default: the
+    /// standard library's default for spawned threads.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Whether to pin worker `i` to the `i`-th core the process may run on
+    /// (wrapping around). Default: `true`. A pin the OS refuses leaves that
+    /// worker unpinned; [`Metrics`](crate::Metrics) reports it.
+    pub fn pin_workers(mut self, pin: bool) -> Self {
+        self.pin_workers = pin;
+        self
+    }
+
+    /// Runs `handler(i)` on worker `i` when it starts, before it takes work.
+    pub fn start_handler<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.start_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Runs `handler(i)` on worker `i` as it exits, after the last job.
+    pub fn exit_handler<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.exit_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Receives the panic of any detached task ([`ThreadPool::spawn`]).
+    ///
+    /// Without a handler, such a panic is counted
+    /// ([`Metrics::detached_panics`](crate::Metrics::detached_panics)) and
+    /// left to the standard panic hook to print. Either way the worker keeps
+    /// running and the process does not abort.
+    pub fn panic_handler<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
+    {
+        self.panic_handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Starts the pool.
+    ///
+    /// ```
+    /// let error = pilfer::ThreadPool::builder().num_threads(0).build().unwrap_err();
+    /// assert!(error.to_string().contains("at least one thread"));
+    /// ```
+    pub fn build(self) -> Result<ThreadPool, BuildError> {
+        let config = self.into_config()?;
+        Registry::start(config).map(ThreadPool::from_registry)
+    }
+
+    /// Configures the global pool, used by [`join`](crate::join),
+    /// [`scope`](crate::scope) and [`spawn`](crate::spawn) outside any pool.
+    /// Fails if the global pool already exists (it is built on first use).
+    pub fn build_global(self) -> Result<(), BuildError> {
+        crate::global::init(self)
+    }
+
+    fn into_config(self) -> Result<PoolConfig, BuildError> {
+        let num_threads = match self.num_threads {
+            Some(0) => return Err(BuildError::ZeroThreads),
+            Some(n) => n,
+            None => default_num_threads()?,
+        };
+        if num_threads > MAX_WORKERS {
+            return Err(BuildError::TooManyThreads {
+                requested: num_threads,
+                max: MAX_WORKERS,
+            });
+        }
+        Ok(PoolConfig {
+            num_threads,
+            thread_name: self.thread_name,
+            stack_size: self.stack_size,
+            pin_workers: self.pin_workers,
+            start_handler: self.start_handler,
+            exit_handler: self.exit_handler,
+            panic_handler: self.panic_handler,
+        })
+    }
+}
+
+fn default_num_threads() -> Result<usize, BuildError> {
+    match std::env::var(NUM_THREADS_ENV) {
+        Ok(value) => match value.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(BuildError::InvalidEnvironment { value }),
+        },
+        Err(std::env::VarError::NotUnicode(value)) => Err(BuildError::InvalidEnvironment {
+            value: value.to_string_lossy().into_owned(),
+        }),
+        Err(std::env::VarError::NotPresent) => {
+            Ok(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        }
+    }
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("num_threads", &self.num_threads)
+            .field("thread_name", &self.thread_name.is_some())
+            .field("stack_size", &self.stack_size)
+            .field("pin_workers", &self.pin_workers)
+            .field("start_handler", &self.start_handler.is_some())
+            .field("exit_handler", &self.exit_handler.is_some())
+            .field("panic_handler", &self.panic_handler.is_some())
+            .finish()
+    }
+}
+
+/// Why a pool could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `num_threads(0)`.
+    ZeroThreads,
+    /// More threads than a pool supports.
+    TooManyThreads {
+        /// The number asked for.
+        requested: usize,
+        /// The most a pool may have.
+        max: usize,
+    },
+    /// `PILFER_NUM_THREADS` is set but is not a positive integer.
+    InvalidEnvironment {
+        /// The variable's value.
+        value: String,
+    },
+    /// The OS refused to start worker `index` (too many threads, a stack
+    /// size it cannot provide, ...). No thread of the pool is left running.
+    Spawn {
+        /// The worker that could not be started.
+        index: usize,
+        /// The OS's error.
+        error: io::Error,
+    },
+    /// [`ThreadPoolBuilder::build_global`] was called after the global pool
+    /// had been built (explicitly, or by first use).
+    GlobalPoolExists,
+}
+
+impl BuildError {
+    pub(crate) fn spawn(index: usize, error: io::Error) -> BuildError {
+        BuildError::Spawn { index, error }
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroThreads => {
+                f.write_str("a thread pool needs at least one thread; num_threads(0) was given")
+            }
+            BuildError::TooManyThreads { requested, max } => {
+                write!(
+                    f,
+                    "{requested} threads requested; a pool supports at most {max}"
+                )
+            }
+            BuildError::InvalidEnvironment { value } => {
+                write!(f, "{NUM_THREADS_ENV}={value:?} is not a positive integer")
+            }
+            BuildError::Spawn { index, error } => {
+                write!(f, "could not start worker thread {index}: {error}")
+            }
+            BuildError::GlobalPoolExists => {
+                f.write_str("the global thread pool has already been built")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Spawn { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}

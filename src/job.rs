@@ -1,0 +1,231 @@
+//! Type-erased jobs: the only place that turns closures into raw pointers.
+//!
+//! A [`JobRef`] is what the queues hold: a data pointer and the function that
+//! runs it. Two kinds of job stand behind it:
+//!
+//! * [`StackJob`]: lives on the stack of the thread that waits for it (the
+//!   second half of a `join`, the body of an `install`). The waiter keeps the
+//!   frame alive until the job's latch is set, or until it takes the job back
+//!   unrun; either way the job runs exactly once.
+//! * [`HeapJob`]: boxed, owned by the queue until it runs (`spawn`, `submit`,
+//!   `Scope::spawn`); running it frees it.
+//!
+//! Invariant for every `JobRef`: it is executed **exactly once**, and the data
+//! it points to outlives that execution. The queues (each item popped or
+//! stolen once) and the latches (the owner does not return before the job's
+//! latch is set) uphold it; the code constructing a `JobRef` states why.
+
+use crate::latch::Latch;
+use crate::sync::cell::UnsafeCell;
+use crate::unwind::{self, AbortIfPanic, Payload};
+use std::mem;
+
+/// A job that can be run through a [`JobRef`].
+///
+/// # Safety
+/// `execute` receives the pointer given to [`JobRef::new`]; implementors may
+/// rely on it being valid and on being called at most once for it.
+pub(crate) unsafe trait Job {
+    /// Runs the job. It must not unwind: user panics are caught inside.
+    ///
+    /// # Safety
+    /// `this` is valid and no other execution of it has happened or will.
+    unsafe fn execute(this: *const Self);
+}
+
+/// A pointer to a job plus the function that runs it.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct JobRef {
+    pointer: *const (),
+    execute_fn: unsafe fn(*const ()),
+}
+
+// SAFETY: a `JobRef` is handed between threads by the queues; every job type
+// that produces one requires its closure and result to be `Send` (see the
+// bounds on `StackJob` and `HeapJob` at their construction sites).
+unsafe impl Send for JobRef {}
+
+impl JobRef {
+    /// # Safety
+    /// `data` must stay valid until the returned `JobRef` has been executed,
+    /// and the caller must ensure it is executed exactly once.
+    #[inline]
+    pub(crate) unsafe fn new<T: Job>(data: *const T) -> JobRef {
+        unsafe fn call<T: Job>(pointer: *const ()) {
+            // SAFETY: `pointer` was made from a `*const T` in `JobRef::new`,
+            // whose caller vouched for its validity and single execution.
+            unsafe { T::execute(pointer.cast::<T>()) }
+        }
+        JobRef {
+            pointer: data.cast(),
+            execute_fn: call::<T>,
+        }
+    }
+
+    /// Whether `self` and `other` refer to the same job. Compares the data
+    /// pointers only (function pointers have no stable identity).
+    #[inline]
+    pub(crate) fn same_job(&self, other: &JobRef) -> bool {
+        std::ptr::eq(self.pointer, other.pointer)
+    }
+
+    /// # Safety
+    /// Called at most once per job, while its data is alive (see `new`).
+    #[inline]
+    pub(crate) unsafe fn execute(self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.execute_fn)(self.pointer) }
+    }
+}
+
+/// The outcome of a job, written once by whoever runs it.
+pub(crate) enum JobResult<T> {
+    None,
+    Ok(T),
+    Panic(Payload),
+}
+
+impl<T> JobResult<T> {
+    /// Converts a finished job's outcome into its value, re-raising a panic.
+    fn into_value(self) -> T {
+        match self {
+            JobResult::Ok(value) => value,
+            JobResult::Panic(payload) => unwind::resume_unwinding(payload),
+            JobResult::None => unreachable!("pilfer: job result read before the job ran"),
+        }
+    }
+}
+
+/// A job living on the stack of the thread that waits for it.
+pub(crate) struct StackJob<L, F, R> {
+    pub(crate) latch: L,
+    func: UnsafeCell<Option<F>>,
+    result: UnsafeCell<JobResult<R>>,
+}
+
+impl<L, F, R> StackJob<L, F, R>
+where
+    L: Latch,
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    #[inline]
+    pub(crate) fn new(func: F, latch: L) -> Self {
+        StackJob {
+            latch,
+            func: UnsafeCell::new(Some(func)),
+            result: UnsafeCell::new(JobResult::None),
+        }
+    }
+
+    /// # Safety
+    /// The caller must keep `self` in place until either its latch is set or
+    /// it has taken the job back with [`StackJob::run_inline`] after removing
+    /// the `JobRef` from every queue; and it may publish the `JobRef` at most
+    /// once.
+    #[inline]
+    pub(crate) unsafe fn as_job_ref(&self) -> JobRef {
+        // SAFETY: the caller upholds `JobRef::new`'s contract as stated above.
+        unsafe { JobRef::new(self) }
+    }
+
+    /// Runs the closure on the calling thread, skipping the latch.
+    ///
+    /// # Safety
+    /// No other thread can reach this job: its `JobRef` was never published,
+    /// or the caller popped it back from its own queue.
+    #[inline]
+    pub(crate) unsafe fn run_inline(&self) -> R {
+        // SAFETY: by the caller's guarantee this thread is the only one
+        // touching `func`.
+        let func = self.func.with_mut(|func| unsafe { (*func).take() });
+        func.expect("pilfer: stack job taken twice")()
+    }
+
+    /// The value of a job that ran elsewhere and set its latch, re-raising
+    /// its panic if it had one.
+    pub(crate) fn into_result(self) -> R {
+        debug_assert!(
+            self.latch.probe(),
+            "job result taken before its latch was set"
+        );
+        // SAFETY: the latch is set, so the job's runner is done with `result`;
+        // the caller's Acquire `probe` pairs with the Release in `Latch::set`,
+        // which came after the write.
+        let result = self
+            .result
+            .with_mut(|result| unsafe { mem::replace(&mut *result, JobResult::None) });
+        result.into_value()
+    }
+}
+
+// SAFETY: `execute` is called once per published `JobRef` (the queues hand
+// each item to one taker), while the owner keeps the frame alive waiting on
+// the latch; it touches `this` only before `Latch::set` returns.
+unsafe impl<L, F, R> Job for StackJob<L, F, R>
+where
+    L: Latch,
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    unsafe fn execute(this: *const Self) {
+        // SAFETY: valid until the latch is set (the owner waits for it).
+        let this = unsafe { &*this };
+        let abort = AbortIfPanic;
+        // SAFETY: only the one taker of this `JobRef` reaches this point, and
+        // the owner no longer touches `func` once it has published the job
+        // and not popped it back.
+        let func = this.func.with_mut(|func| unsafe { (*func).take() });
+        let func = func.expect("pilfer: stack job executed twice");
+        let result = match unwind::halt_unwinding(func) {
+            Ok(value) => JobResult::Ok(value),
+            Err(payload) => JobResult::Panic(payload),
+        };
+        // SAFETY: the owner reads `result` only after seeing the latch set,
+        // which happens after this write.
+        this.result.with_mut(|slot| unsafe { *slot = result });
+        // SAFETY: `this.latch` is valid here; `set` touches nothing of the
+        // job after publishing, and neither does this function.
+        unsafe { Latch::set(&this.latch) };
+        mem::forget(abort);
+    }
+}
+
+/// A boxed job; running it frees it.
+pub(crate) struct HeapJob<F> {
+    func: F,
+}
+
+impl<F> HeapJob<F>
+where
+    F: FnOnce() + Send,
+{
+    #[inline]
+    pub(crate) fn new(func: F) -> Box<Self> {
+        Box::new(HeapJob { func })
+    }
+
+    /// # Safety
+    /// Everything `func` borrows must outlive its execution (it is `'static`,
+    /// or a scope waits for it), the `JobRef` must be executed exactly once,
+    /// and `func` must not unwind.
+    #[inline]
+    pub(crate) unsafe fn into_job_ref(self: Box<Self>) -> JobRef {
+        // SAFETY: the box is leaked here and reclaimed in `execute`, which the
+        // caller promises happens exactly once.
+        unsafe { JobRef::new(Box::into_raw(self)) }
+    }
+}
+
+// SAFETY: `this` comes from `Box::into_raw` in `into_job_ref` and is turned
+// back into a box exactly once, here.
+unsafe impl<F> Job for HeapJob<F>
+where
+    F: FnOnce() + Send,
+{
+    unsafe fn execute(this: *const Self) {
+        // SAFETY: see the impl's comment; the pointer is uniquely owned now.
+        let this = unsafe { Box::from_raw(this.cast_mut()) };
+        (this.func)();
+    }
+}

@@ -1,0 +1,124 @@
+//! `join`: run two closures, potentially in parallel.
+//!
+//! `join(a, b)` records `b` as a private frame (frames.rs), runs `a` on the
+//! calling worker, then takes `b` back:
+//!
+//! * still private (nobody asked for work): call it inline — the common,
+//!   cheap case;
+//! * published but still in this worker's deque: pop it and call it inline;
+//! * stolen: run other work until the thief sets `b`'s latch.
+//!
+//! `b` always runs to completion before `join` returns or unwinds, because it
+//! may borrow from the caller's stack — also when `a` panics.
+
+use crate::job::{JobRef, StackJob};
+use crate::latch::{Latch, SpinLatch};
+use crate::unwind::{self, Payload};
+use crate::worker::WorkerThread;
+
+/// Runs `a` and `b`, potentially in parallel, and returns both results.
+///
+/// On a worker of a pool, `a` runs on the calling thread and `b` may be
+/// stolen by another worker of that pool. Outside every pool, the call runs
+/// inside the global pool. A panic in either closure is re-raised here once
+/// both have finished (if both panic, `a`'s panic is the one re-raised).
+///
+/// ```
+/// fn fib(n: u64) -> u64 {
+///     if n < 2 {
+///         return n;
+///     }
+///     let (a, b) = pilfer::join(|| fib(n - 1), || fib(n - 2));
+///     a + b
+/// }
+/// assert_eq!(fib(20), 6765);
+/// ```
+pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    match WorkerThread::current() {
+        Some(worker) => join_on(worker, a, b),
+        None => crate::global::registry().in_worker(|worker| join_on(worker, a, b)),
+    }
+}
+
+/// `join` on the given (current) worker.
+#[inline]
+pub(crate) fn join_on<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let job_b = StackJob::new(b, SpinLatch::new(worker.index()));
+    // SAFETY: `job_b` stays in this frame until it has been taken back or
+    // its latch is set: every path below (the panic path included) ends in
+    // `run_inline` or in waiting for the latch. It is published at most once
+    // (frames.rs publishes each frame once).
+    let job_b_ref = unsafe { job_b.as_job_ref() };
+    let frame = worker.push_frame(job_b_ref);
+
+    let result_a = match unwind::halt_unwinding(a) {
+        Ok(value) => value,
+        Err(payload) => recover_from_panic(worker, &job_b, job_b_ref, frame, payload),
+    };
+
+    let result_b = if worker.pop_frame(frame) || reclaim(worker, &job_b, job_b_ref) {
+        // SAFETY: the frame was never published, or this worker popped it
+        // back from its own deque: no other thread can reach `job_b`.
+        unsafe { job_b.run_inline() }
+    } else {
+        job_b.into_result()
+    };
+    (result_a, result_b)
+}
+
+/// `b`'s frame was published. Pops it back if no thief took it (returns
+/// `true`: run it inline), else runs other work until its latch is set
+/// (returns `false`: its result is ready).
+fn reclaim<L, F, R>(worker: &WorkerThread, job_b: &StackJob<L, F, R>, job_b_ref: JobRef) -> bool
+where
+    L: Latch + crate::latch::SleepLatch,
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    while !job_b.latch.probe() {
+        match worker.take_local_job() {
+            Some(job) if job.same_job(&job_b_ref) => return true,
+            // Pushed after `b` (a spawn, an injector batch): run it here.
+            Some(job) => worker.execute(job),
+            None => {
+                worker.wait_until(&job_b.latch);
+                return false;
+            }
+        }
+    }
+    false
+}
+
+/// `a` panicked: let `b` finish (it may borrow from this frame), then
+/// re-raise `a`'s panic. A panic of `b` here is dropped in favour of `a`'s.
+#[cold]
+fn recover_from_panic<L, F, R>(
+    worker: &WorkerThread,
+    job_b: &StackJob<L, F, R>,
+    job_b_ref: JobRef,
+    frame: usize,
+    payload: Payload,
+) -> !
+where
+    L: Latch + crate::latch::SleepLatch,
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    if worker.pop_frame(frame) || reclaim(worker, job_b, job_b_ref) {
+        // SAFETY: as in `join_on`: nobody else can reach `job_b`.
+        let _ = unwind::halt_unwinding(|| unsafe { job_b.run_inline() });
+    }
+    unwind::resume_unwinding(payload)
+}

@@ -1,0 +1,124 @@
+//! A lock-free work-stealing thread pool.
+//!
+//! # Why a pool
+//!
+//! Starting an OS thread per task costs a system call, a stack (up to 8 MiB
+//! of address space) and scheduler churn: tens of microseconds per task. A
+//! pool starts a fixed set of workers once and feeds them tasks through
+//! queues, at well under a microsecond per task.
+//!
+//! # How work moves
+//!
+//! Each worker owns a double-ended queue (a crossbeam-deque `Worker`) and is
+//! pinned to its own core. It pushes and pops its own work at one end, last
+//! in first out, so what it touched last (still in its cache) runs first.
+//! A worker that runs dry *steals* from the other end of a peer's deque,
+//! starting at a random peer: the oldest work, usually the largest piece.
+//! Threads outside the pool submit through a global *injector*, from which
+//! workers take batches. Idle workers spin briefly, then sleep; new work
+//! wakes one sleeper at a time (see the `sleep` module's documentation).
+//!
+//! [`join`] is the building block of fork-join parallelism: `join(a, b)`
+//! runs `a` here and offers `b` to thieves. Offering is lazy: `b` stays in a
+//! private frame, costing little more than a function call, until a thief
+//! asks this worker for work; only then is the oldest such frame published
+//! to the deque.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//!
+//! let pool = pilfer::ThreadPool::builder().num_threads(4).build().unwrap();
+//!
+//! // Fork-join: split a sum in two, recursively.
+//! fn sum(values: &[u64]) -> u64 {
+//!     if values.len() <= 1024 {
+//!         return values.iter().sum();
+//!     }
+//!     let (left, right) = values.split_at(values.len() / 2);
+//!     let (a, b) = pilfer::join(|| sum(left), || sum(right));
+//!     a + b
+//! }
+//! let values: Vec<u64> = (0..100_000).collect();
+//! assert_eq!(pool.install(|| sum(&values)), 4_999_950_000);
+//!
+//! // Scoped tasks may borrow from the stack.
+//! let mut halves = [0u64; 2];
+//! pool.scope(|s| {
+//!     let (first, second) = halves.split_at_mut(1);
+//!     s.spawn(|_| first[0] = values[..50_000].iter().sum());
+//!     s.spawn(|_| second[0] = values[50_000..].iter().sum());
+//! });
+//! assert_eq!(halves[0] + halves[1], 4_999_950_000);
+//!
+//! // Detached tasks; dropping the pool waits for them.
+//! static DONE: AtomicUsize = AtomicUsize::new(0);
+//! for _ in 0..100 {
+//!     pool.spawn(|| {
+//!         DONE.fetch_add(1, Ordering::Relaxed);
+//!     });
+//! }
+//! drop(pool);
+//! assert_eq!(DONE.load(Ordering::Relaxed), 100);
+//! ```
+
+#![warn(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
+
+mod builder;
+mod frames;
+mod global;
+mod job;
+mod join;
+mod latch;
+mod metrics;
+mod pin;
+mod pool;
+mod queue;
+mod registry;
+mod rng;
+mod scope;
+mod sleep;
+mod spawn;
+mod sync;
+mod task;
+mod unwind;
+mod worker;
+
+pub use builder::{BuildError, NUM_THREADS_ENV, ThreadPoolBuilder};
+pub use join::join;
+pub use metrics::{Metrics, WorkerMetrics};
+pub use pool::ThreadPool;
+pub use scope::{Scope, scope};
+pub use spawn::spawn;
+pub use task::Task;
+
+/// The index of the current thread in its pool (`0..num_threads`), or
+/// `None` outside every pool.
+///
+/// ```
+/// assert_eq!(pilfer::current_worker_index(), None);
+/// let pool = pilfer::ThreadPool::builder().num_threads(3).build().unwrap();
+/// assert!(pool.install(pilfer::current_worker_index).unwrap() < 3);
+/// ```
+pub fn current_worker_index() -> Option<usize> {
+    worker::WorkerThread::current().map(|worker| worker.index())
+}
+
+/// The number of threads of the current worker's pool, or of the global
+/// pool when called outside every pool (building it if needed).
+///
+/// ```
+/// let pool = pilfer::ThreadPool::builder().num_threads(3).build().unwrap();
+/// assert_eq!(pool.install(pilfer::current_num_threads), 3);
+/// ```
+pub fn current_num_threads() -> usize {
+    match worker::WorkerThread::current() {
+        Some(worker) => worker.registry().num_threads(),
+        None => global::pool().num_threads(),
+    }
+}

@@ -1,0 +1,174 @@
+//! `ThreadPool`: the handle users hold.
+
+use crate::builder::ThreadPoolBuilder;
+use crate::join::join_on;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::scope::{Scope, scope_on};
+use crate::spawn::{spawn_in, submit_in};
+use crate::sync::Arc;
+use crate::task::Task;
+use crate::worker::WorkerThread;
+use std::fmt;
+
+/// A pool of worker threads that steal work from each other.
+///
+/// Dropping the pool (or calling [`shutdown`](ThreadPool::shutdown)) stops
+/// it taking new work, runs every task already accepted, and joins the
+/// workers.
+///
+/// ```
+/// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+/// let (a, b) = pool.join(|| 1 + 1, || 2 + 2);
+/// assert_eq!((a, b), (2, 4));
+/// ```
+pub struct ThreadPool {
+    pub(crate) registry: Arc<Registry>,
+}
+
+impl ThreadPool {
+    /// A builder to configure a pool; same as [`ThreadPoolBuilder::new`].
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::new()
+    }
+
+    pub(crate) fn from_registry(registry: Arc<Registry>) -> ThreadPool {
+        ThreadPool { registry }
+    }
+
+    /// Queues `func` to run on the pool, detached.
+    ///
+    /// From outside the pool the task enters the global injector; from one
+    /// of the pool's own workers it goes onto that worker's deque. A panic
+    /// goes to the [`panic_handler`](ThreadPoolBuilder::panic_handler).
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+    /// let (sender, receiver) = mpsc::channel();
+    /// for i in 0..4 {
+    ///     let sender = sender.clone();
+    ///     pool.spawn(move || sender.send(i).unwrap());
+    /// }
+    /// drop(sender);
+    /// let mut got: Vec<i32> = receiver.iter().collect();
+    /// got.sort();
+    /// assert_eq!(got, [0, 1, 2, 3]);
+    /// ```
+    pub fn spawn<F>(&self, func: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        spawn_in(&self.registry, func);
+    }
+
+    /// Queues `func` and returns a [`Task`] to wait for its result.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+    /// let tasks: Vec<_> = (0..4u64).map(|i| pool.submit(move || i * i)).collect();
+    /// let squares: Vec<u64> = tasks.into_iter().map(|t| t.join().unwrap()).collect();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// ```
+    pub fn submit<F, T>(&self, func: F) -> Task<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        submit_in(&self.registry, func)
+    }
+
+    /// Runs `op` on a worker of this pool and returns its result; a panic in
+    /// `op` is re-raised here. Inside `op`, [`join`](crate::join),
+    /// [`scope`](crate::scope) and [`spawn`](crate::spawn) use this pool.
+    ///
+    /// Called from a worker of another pool, that worker keeps running its
+    /// own pool's work while it waits, so pools may nest without deadlock.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+    /// let index = pool.install(|| pilfer::current_worker_index());
+    /// assert!(index.unwrap() < 2);
+    /// ```
+    pub fn install<OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce() -> R + Send,
+        R: Send,
+    {
+        self.registry.in_worker(|_| op())
+    }
+
+    /// Runs `a` and `b` on this pool, potentially in parallel; see
+    /// [`join`](crate::join).
+    pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        self.registry.in_worker(|worker| join_on(worker, a, b))
+    }
+
+    /// Runs `op` on a worker of this pool with a [`Scope`] whose tasks may
+    /// borrow from the caller's stack; returns once every task spawned in it
+    /// (transitively) has finished. A panic in the body or a task is
+    /// re-raised after that.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+    /// let mut chunks = vec![[0u8; 4]; 8];
+    /// pool.scope(|s| {
+    ///     for (i, chunk) in chunks.iter_mut().enumerate() {
+    ///         s.spawn(move |_| chunk.fill(i as u8));
+    ///     }
+    /// });
+    /// assert_eq!(chunks[7], [7; 4]);
+    /// ```
+    pub fn scope<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&Scope<'scope>) -> R + Send,
+        R: Send,
+    {
+        self.registry.in_worker(|worker| scope_on(worker, op))
+    }
+
+    /// The number of worker threads.
+    pub fn num_threads(&self) -> usize {
+        self.registry.num_threads()
+    }
+
+    /// A snapshot of the pool's counters.
+    pub fn metrics(&self) -> Metrics {
+        self.registry.metrics()
+    }
+
+    /// Stops taking work, runs every task already accepted, and joins the
+    /// workers. Dropping the pool does the same.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.registry.terminate();
+        if WorkerThread::current_in(&self.registry).is_some() {
+            // Dropped by a task on one of this pool's own workers: waiting
+            // here for the other workers could wait on this very thread (a
+            // peer may be blocked on a job this thread is running). The
+            // workers still run every queued task, then exit on their own.
+            return;
+        }
+        self.registry.join_threads();
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("num_threads", &self.num_threads())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,277 @@
+//! The sleep protocol: how idle workers stop burning CPU, and why no
+//! wake-up is ever lost.
+//!
+//! # States
+//!
+//! A worker is *busy* (running a job), *searching* (awake, looking for work)
+//! or *asleep* (parked). One packed word, `counts`, holds the number of
+//! searching and of sleeping workers; the list of sleepers (and each
+//! worker's `Thread` handle) sits under a mutex that only the slow paths take.
+//!
+//! # Steps
+//!
+//! **Posting work** (`notify_new_work`), after a job was pushed to any queue:
+//!
+//! 1. `fence(SeqCst)` — fence **P**.
+//! 2. Load `counts`. If nobody searches and somebody sleeps, wake one sleeper
+//!    (`wake_one`). Otherwise do nothing: a searcher will find the job.
+//!
+//! That is the whole fast path: a fence and a load of a word that changes
+//! only when workers change state. No read-modify-write.
+//!
+//! **Waking one** (`wake_one`): under the mutex, re-check that nobody
+//! searches (a concurrent waker may have just made someone a searcher), pop
+//! one sleeper, move it from *asleep* to *searching* in `counts` on its
+//! behalf, and unpark it. Counting the wakee as a searcher at once is what
+//! stops a thundering herd: the next push sees a searcher and wakes nobody.
+//!
+//! **Searching**: a worker that runs out of work increments `searching`
+//! (`start_searching`) and spins for a short while, trying to steal. When it
+//! stops searching (`stop_searching`, because it found a job or because what
+//! it waits for is done) it decrements `searching`; if it was the **last**
+//! searcher and somebody sleeps, it issues `fence(SeqCst)` and, if any queue
+//! still holds work, wakes one sleeper. This is the chain that spreads work:
+//! each worker that finds work hands the search on when more is queued.
+//!
+//! **Falling asleep** (`sleep`), by a searcher whose spin ran out:
+//!
+//! 1. Tell the latch it waits on that it is about to sleep (`start_sleep`);
+//!    stop if the latch is already set.
+//! 2. Under the mutex, put itself on the list and move itself from
+//!    *searching* to *asleep* in `counts`.
+//! 3. `fence(SeqCst)` — fence **S**.
+//! 4. Re-check every queue and the latch. If anything is there, take itself
+//!    off the list again (unless a waker already did) and go back to
+//!    searching.
+//! 5. Otherwise park until unparked; a waker has then taken it off the list
+//!    (and counted it as searching), or its latch was set, or the wake-up was
+//!    spurious and it parks again.
+//!
+//! # Why no wake-up is lost
+//!
+//! Suppose a job J is pushed and every worker ends up asleep with J queued.
+//! Consider the poster's fence P and the state it then loads.
+//!
+//! * If it saw nobody searching and somebody asleep, it woke one: not all
+//!   are asleep. (A concurrent waker that made someone a searcher instead
+//!   hands over to the next case.)
+//! * If it saw nobody asleep, or saw some worker W searching: W later either
+//!   stops searching or falls asleep, in both cases by a read-modify-write
+//!   of `counts` that comes *after* the value P's load read, followed by a
+//!   fence (S, or the one in `stop_searching`). Had that fence preceded P in
+//!   the single total order of SeqCst fences, P's load — sequenced after P —
+//!   would have had to see W's write. It did not, so P precedes W's fence,
+//!   and W's re-check of the queues, sequenced after its fence, sees J
+//!   (pushed before P). W therefore cancels its sleep, or (as the last
+//!   searcher) wakes a sleeper. If W was not the last searcher, the same
+//!   argument applies to the last one, whose decrement is later still.
+//!
+//! A latch set while its waiter falls asleep is covered by the latch's own
+//! compare-exchange (see `latch.rs`): the setter either sees `SLEEPING` and
+//! unparks, or the waiter sees `SET` and does not park. An unpark that
+//! arrives before the park makes the park return at once.
+//!
+//! The loom models in `loom/` check these arguments on small pools.
+
+use crate::latch::SleepLatch;
+use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::sync::{Mutex, lock, thread};
+use crossbeam_utils::CachePadded;
+
+/// `counts` holds the searchers in its low half, the sleepers in its high.
+const SLEEPING_SHIFT: u32 = usize::BITS / 2;
+const ONE_SEARCHING: usize = 1;
+const ONE_SLEEPING: usize = 1 << SLEEPING_SHIFT;
+const HALF_MASK: usize = ONE_SLEEPING - 1;
+
+/// The most workers a pool may have: each half of `counts` must hold them.
+pub(crate) const MAX_WORKERS: usize = if HALF_MASK > 0xFFFF {
+    0xFFFF
+} else {
+    HALF_MASK
+};
+
+#[inline]
+fn searching(counts: usize) -> usize {
+    counts & HALF_MASK
+}
+
+#[inline]
+fn sleeping(counts: usize) -> usize {
+    counts >> SLEEPING_SHIFT
+}
+
+pub(crate) struct Sleep {
+    counts: CachePadded<AtomicUsize>,
+    state: Mutex<SleepState>,
+}
+
+struct SleepState {
+    /// Indices of the sleeping workers; the last one is woken first.
+    sleepers: Vec<usize>,
+    /// `asleep[i]` is whether worker `i` is in `sleepers`.
+    asleep: Vec<bool>,
+    /// Each worker's thread, registered when it starts.
+    threads: Vec<Option<thread::Thread>>,
+}
+
+impl Sleep {
+    pub(crate) fn new(num_workers: usize) -> Sleep {
+        assert!(num_workers <= MAX_WORKERS);
+        Sleep {
+            counts: CachePadded::new(AtomicUsize::new(0)),
+            state: Mutex::new(SleepState {
+                sleepers: Vec::with_capacity(num_workers),
+                asleep: vec![false; num_workers],
+                threads: vec![None; num_workers],
+            }),
+        }
+    }
+
+    /// Records worker `index`'s thread; called by the worker as it starts,
+    /// before it can be asleep or waited on.
+    pub(crate) fn register(&self, index: usize, thread: thread::Thread) {
+        lock(&self.state).threads[index] = Some(thread);
+    }
+
+    /// A worker with nothing to do begins searching.
+    #[inline]
+    pub(crate) fn start_searching(&self) {
+        // SeqCst read-modify-write; the protocol relies on its place in
+        // `counts`' modification order, not on its own ordering.
+        self.counts.fetch_add(ONE_SEARCHING, Ordering::SeqCst);
+    }
+
+    /// A searcher stops searching. If it was the last one while others
+    /// sleep, it wakes one when `has_work` finds work still queued.
+    #[inline]
+    pub(crate) fn stop_searching(&self, has_work: impl FnOnce() -> bool) {
+        let previous = self.counts.fetch_sub(ONE_SEARCHING, Ordering::SeqCst);
+        debug_assert!(searching(previous) > 0);
+        if searching(previous) == 1 && sleeping(previous) > 0 {
+            self.hand_over_search(has_work);
+        }
+    }
+
+    #[cold]
+    fn hand_over_search(&self, has_work: impl FnOnce() -> bool) {
+        // Pairs with fence P in `notify_new_work`: a job whose poster saw
+        // this worker searching is visible to `has_work` (module docs).
+        fence(Ordering::SeqCst);
+        if has_work() {
+            self.wake_one();
+        }
+    }
+
+    /// Called after pushing work to any queue.
+    #[inline]
+    pub(crate) fn notify_new_work(&self) {
+        // Fence P: pairs with fence S in `sleep` and the fence in
+        // `hand_over_search`.
+        fence(Ordering::SeqCst);
+        let counts = self.counts.load(Ordering::Relaxed);
+        if searching(counts) == 0 && sleeping(counts) > 0 {
+            self.wake_one();
+        }
+    }
+
+    #[cold]
+    fn wake_one(&self) {
+        let mut state = lock(&self.state);
+        // Changes of the sleeping count happen under this lock; a searcher
+        // that appeared since the caller looked will find the work instead.
+        if searching(self.counts.load(Ordering::Relaxed)) != 0 {
+            return;
+        }
+        if let Some(index) = state.sleepers.pop() {
+            state.asleep[index] = false;
+            self.counts
+                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            if let Some(thread) = &state.threads[index] {
+                thread.unpark();
+            }
+        }
+    }
+
+    /// Wakes worker `index` if it sleeps; used when a latch it waits on is
+    /// set. It takes itself off the list when it runs.
+    pub(crate) fn wake_worker(&self, index: usize) {
+        let state = lock(&self.state);
+        if let Some(thread) = &state.threads[index] {
+            thread.unpark();
+        }
+    }
+
+    /// Wakes every sleeper (the pool is shutting down).
+    pub(crate) fn wake_all(&self) {
+        let mut state = lock(&self.state);
+        while let Some(index) = state.sleepers.pop() {
+            state.asleep[index] = false;
+            self.counts
+                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            if let Some(thread) = &state.threads[index] {
+                thread.unpark();
+            }
+        }
+    }
+
+    /// Puts searcher `index` to sleep until new work arrives or `latch` is
+    /// set. Returns whether it parked. On return it is a searcher again.
+    ///
+    /// `has_work` reports whether any queue holds work.
+    pub(crate) fn sleep(
+        &self,
+        index: usize,
+        latch: &impl SleepLatch,
+        has_work: impl Fn() -> bool,
+    ) -> bool {
+        if !latch.start_sleep() {
+            return false;
+        }
+        {
+            let mut state = lock(&self.state);
+            debug_assert!(!state.asleep[index]);
+            state.sleepers.push(index);
+            state.asleep[index] = true;
+            self.counts
+                .fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::SeqCst);
+        }
+        // Fence S: pairs with fence P in `notify_new_work` (module docs).
+        fence(Ordering::SeqCst);
+        let mut parked = false;
+        if !has_work() && !latch.probe() {
+            loop {
+                thread::park();
+                parked = true;
+                if !lock(&self.state).asleep[index] || latch.probe() {
+                    break;
+                }
+                // Spurious wake-up: still listed, nothing happened.
+            }
+        }
+        self.leave_list(index);
+        latch.end_sleep();
+        parked
+    }
+
+    /// Takes worker `index` off the sleepers' list if a waker has not already
+    /// done so, counting it as a searcher again.
+    fn leave_list(&self, index: usize) {
+        let mut state = lock(&self.state);
+        if state.asleep[index] {
+            state.asleep[index] = false;
+            if let Some(position) = state.sleepers.iter().position(|&i| i == index) {
+                state.sleepers.swap_remove(position);
+            }
+            self.counts
+                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+        }
+    }
+
+    /// (searching, sleeping), for tests and debugging.
+    #[allow(dead_code)]
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        let counts = self.counts.load(Ordering::SeqCst);
+        (searching(counts), sleeping(counts))
+    }
+}

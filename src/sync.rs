@@ -1,0 +1,106 @@
+//! Every synchronization primitive the crate uses, in one place.
+//!
+//! Under `--cfg loom` the names below resolve to [loom]'s model-checked
+//! stand-ins, so the protocols built on them (sleep, latches, the bound on
+//! pending tasks) can be explored exhaustively by the models in `loom/`.
+//! Everywhere else they are the standard library's types, at no cost.
+//!
+//! Two things differ in shape between the two worlds and get a wrapper here:
+//! `UnsafeCell` (loom tracks every access through `with`/`with_mut`) and
+//! thread-locals (loom runs its threads as coroutines on one OS thread, so a
+//! `std` thread-local would be shared between them).
+//!
+//! [loom]: https://docs.rs/loom
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard};
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+
+/// The lazily built global pool lives in a `OnceLock`. Loom has no stand-in
+/// for it, and the models never touch the global pool, so it is always std's.
+pub(crate) use std::sync::OnceLock;
+
+pub(crate) mod atomic {
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, fence};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, fence};
+
+    pub(crate) use std::sync::atomic::Ordering;
+}
+
+pub(crate) mod thread {
+    #[cfg(loom)]
+    pub(crate) use loom::thread::{Builder, JoinHandle, Thread, current, park, yield_now};
+    #[cfg(not(loom))]
+    pub(crate) use std::thread::{Builder, JoinHandle, Thread, current, park, yield_now};
+}
+
+pub(crate) mod hint {
+    /// A busy-wait hint. Under loom a spin must let the model switch
+    /// threads, or a spinning thread would starve the one it waits for.
+    #[inline]
+    pub(crate) fn spin_loop() {
+        #[cfg(loom)]
+        loom::thread::yield_now();
+        #[cfg(not(loom))]
+        std::hint::spin_loop();
+    }
+}
+
+pub(crate) mod cell {
+    #[cfg(loom)]
+    pub(crate) use loom::cell::UnsafeCell;
+
+    /// `std::cell::UnsafeCell` with loom's access API, so the same code
+    /// compiles in both worlds and loom can see every access.
+    #[cfg(not(loom))]
+    #[derive(Debug, Default)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    #[cfg(not(loom))]
+    impl<T> UnsafeCell<T> {
+        #[inline(always)]
+        pub(crate) const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+/// Declares a thread-local `Cell<*const T>` slot (null until set), backed by
+/// std's `const`-initialized thread-local normally and loom's under loom.
+macro_rules! pointer_thread_local {
+    ($vis:vis static $name:ident: $t:ty) => {
+        #[cfg(not(loom))]
+        std::thread_local! {
+            $vis static $name: std::cell::Cell<*const $t> =
+                const { std::cell::Cell::new(std::ptr::null()) };
+        }
+        #[cfg(loom)]
+        loom::thread_local! {
+            $vis static $name: std::cell::Cell<*const $t> = std::cell::Cell::new(std::ptr::null());
+        }
+    };
+}
+pub(crate) use pointer_thread_local;
+
+/// Locks `mutex`, ignoring poisoning: the crate never panics while holding
+/// one of its own locks, and user code never runs under them.
+#[inline]
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

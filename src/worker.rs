@@ -1,0 +1,289 @@
+//! A worker thread: its own deque and join frames, the order in which it
+//! looks for work, and how it waits.
+
+use crate::frames::FrameStack;
+use crate::job::JobRef;
+use crate::latch::SleepLatch;
+use crate::metrics::bump;
+use crate::queue::{LocalQueue, Steal};
+use crate::registry::{Registry, WorkerSlot};
+use crate::rng::XorShift64Star;
+use crate::sync::atomic::{AtomicBool, Ordering};
+use crate::sync::{Arc, hint, pointer_thread_local, thread};
+use std::ptr;
+
+pointer_thread_local!(static WORKER_THREAD: WorkerThread);
+
+/// How long an idle worker spins before it sleeps: rounds of exponential
+/// busy-waiting, then rounds of `yield_now`, each round followed by one more
+/// look for work. About 20-60 µs in all on current machines.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 7;
+#[cfg(not(loom))]
+const YIELD_ROUNDS: u32 = 16;
+// Under loom, sleep at once: spinning only multiplies the interleavings.
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 0;
+#[cfg(loom)]
+const YIELD_ROUNDS: u32 = 0;
+
+/// The per-thread state of a worker. It lives on the worker's stack for the
+/// thread's whole life; a thread-local pointer finds it.
+pub(crate) struct WorkerThread {
+    deque: LocalQueue<JobRef>,
+    frames: FrameStack,
+    index: usize,
+    rng: XorShift64Star,
+    /// This worker's `publish_request` flag in `registry` (read per join).
+    publish_request: *const AtomicBool,
+    registry: Arc<Registry>,
+}
+
+impl WorkerThread {
+    /// The worker running on this thread, if any.
+    ///
+    /// The `'static` is the thread's view: the `WorkerThread` lives in
+    /// `main_loop`, which every other frame of this thread is nested in, and
+    /// the reference cannot leave the thread (`WorkerThread` is `!Sync`).
+    #[inline]
+    pub(crate) fn current() -> Option<&'static WorkerThread> {
+        let pointer = WORKER_THREAD.with(|cell| cell.get());
+        // SAFETY: non-null only while `main_loop` holds the pointee alive on
+        // this thread's stack (it resets the pointer before returning).
+        unsafe { pointer.as_ref() }
+    }
+
+    /// The worker running on this thread, if it belongs to `registry`.
+    #[inline]
+    pub(crate) fn current_in(registry: &Registry) -> Option<&'static WorkerThread> {
+        WorkerThread::current().filter(|worker| ptr::eq(&*worker.registry, registry))
+    }
+
+    #[inline]
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    #[inline]
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    #[inline]
+    fn slot(&self) -> &WorkerSlot {
+        &self.registry.slots()[self.index]
+    }
+
+    /// Pushes a job onto this worker's deque, where thieves can see it.
+    #[inline]
+    pub(crate) fn push(&self, job: JobRef) {
+        self.deque.push(job);
+        self.registry.sleep.notify_new_work();
+    }
+
+    /// Pops the most recently pushed job of this worker's deque.
+    #[inline]
+    pub(crate) fn take_local_job(&self) -> Option<JobRef> {
+        self.deque.pop()
+    }
+
+    /// Records a join frame, publishing the oldest one if a thief asked.
+    #[inline]
+    pub(crate) fn push_frame(&self, job: JobRef) -> usize {
+        let index = self.frames.push(job);
+        // SAFETY: points into `self.registry`, which `self` keeps alive.
+        let publish_request = unsafe { &*self.publish_request };
+        // Relaxed: see `WorkerSlot::request_publication`.
+        if publish_request.load(Ordering::Relaxed) {
+            self.answer_publish_request();
+        }
+        index
+    }
+
+    /// Pops the frame at `index`; `true` if it is still private.
+    #[inline]
+    pub(crate) fn pop_frame(&self, index: usize) -> bool {
+        self.frames.pop(index)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn answer_publish_request(&self) {
+        self.slot().publish_request.store(false, Ordering::Relaxed);
+        if let Some(job) = self.frames.publish_oldest() {
+            self.push(job);
+        }
+    }
+
+    /// Publishes every private frame, oldest first.
+    fn publish_all_frames(&self) {
+        let mut any = false;
+        while let Some(job) = self.frames.publish_oldest() {
+            self.deque.push(job);
+            any = true;
+        }
+        if any {
+            self.registry.sleep.notify_new_work();
+        }
+    }
+
+    /// Runs one job taken from a queue.
+    #[inline]
+    pub(crate) fn execute(&self, job: JobRef) {
+        bump(&self.slot().counters.executed);
+        // SAFETY: `job` was just popped or stolen from a queue, which hands
+        // each item out once; whoever pushed it keeps its data alive until
+        // it has run (job.rs).
+        unsafe { job.execute() }
+    }
+
+    /// Looks for work: own deque, then a batch from the injector, then a
+    /// peer's deque starting at a random victim.
+    #[inline]
+    pub(crate) fn find_work(&self) -> Option<JobRef> {
+        self.take_local_job()
+            .or_else(|| self.steal_from_injector())
+            .or_else(|| self.steal_from_peers())
+    }
+
+    fn steal_from_injector(&self) -> Option<JobRef> {
+        loop {
+            match self.registry.injector().steal_batch_and_pop(&self.deque) {
+                Steal::Success(job) => {
+                    bump(&self.slot().counters.injector_batches);
+                    return Some(job);
+                }
+                Steal::Empty => return None,
+                Steal::Retry => hint::spin_loop(),
+            }
+        }
+    }
+
+    fn steal_from_peers(&self) -> Option<JobRef> {
+        let slots = self.registry.slots();
+        let count = slots.len();
+        if count <= 1 {
+            return None;
+        }
+        loop {
+            let mut retry = false;
+            let mut victim = self.rng.next_below(count);
+            for _ in 0..count {
+                if victim != self.index {
+                    let slot = &slots[victim];
+                    match slot.stealer.steal() {
+                        Steal::Success(job) => {
+                            bump(&self.slot().counters.steals);
+                            return Some(job);
+                        }
+                        Steal::Retry => retry = true,
+                        Steal::Empty => slot.request_publication(),
+                    }
+                }
+                victim += 1;
+                if victim == count {
+                    victim = 0;
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Asks every peer to publish a frame, so that a busy peer wakes this
+    /// worker (through `notify_new_work`) once it has work to share.
+    fn request_publication_everywhere(&self) {
+        for (index, slot) in self.registry.slots().iter().enumerate() {
+            if index != self.index {
+                slot.request_publication();
+            }
+        }
+    }
+
+    /// Runs other work until `latch` is set.
+    #[inline]
+    pub(crate) fn wait_until<L: SleepLatch>(&self, latch: &L) {
+        if !latch.probe() {
+            self.wait_until_cold(latch);
+        }
+    }
+
+    #[cold]
+    fn wait_until_cold<L: SleepLatch>(&self, latch: &L) {
+        // While this worker waits, what it kept private is up for grabs.
+        self.publish_all_frames();
+        while !latch.probe() {
+            if let Some(job) = self.find_work().or_else(|| self.search(latch)) {
+                self.execute(job);
+            }
+        }
+    }
+
+    /// Searches for work until it finds some (`Some`) or `latch` is set
+    /// (`None`), spinning first, then sleeping (sleep.rs).
+    fn search<L: SleepLatch>(&self, latch: &L) -> Option<JobRef> {
+        let sleep = &self.registry.sleep;
+        sleep.start_searching();
+        let mut round = 0;
+        let found = loop {
+            if latch.probe() {
+                break None;
+            }
+            if let Some(job) = self.find_work() {
+                break Some(job);
+            }
+            if round < SPIN_ROUNDS {
+                for _ in 0..(1 << round) {
+                    hint::spin_loop();
+                }
+            } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
+                thread::yield_now();
+            } else {
+                self.request_publication_everywhere();
+                if sleep.sleep(self.index, latch, || self.registry.has_work()) {
+                    bump(&self.slot().counters.parks);
+                }
+                round = 0;
+                continue;
+            }
+            round += 1;
+        };
+        sleep.stop_searching(|| self.registry.has_work());
+        found
+    }
+}
+
+/// The body of a worker thread.
+pub(crate) fn main_loop(
+    registry: Arc<Registry>,
+    index: usize,
+    deque: LocalQueue<JobRef>,
+    core: Option<crate::pin::CoreId>,
+) {
+    let pinned = core.is_some_and(crate::pin::pin_current_thread);
+    registry.slots()[index].counters.set_pinned(pinned);
+    registry.sleep.register(index, thread::current());
+
+    let worker = WorkerThread {
+        deque,
+        frames: FrameStack::new(),
+        index,
+        rng: XorShift64Star::new(index as u64),
+        publish_request: &*registry.slots()[index].publish_request,
+        registry,
+    };
+    WORKER_THREAD.with(|cell| cell.set(&worker));
+    worker.registry.run_start_handler(index);
+
+    let shutdown = &worker.registry.shutdown;
+    worker.wait_until(shutdown);
+    // Shutting down: run whatever is still queued before exiting. A job run
+    // here may queue more; this worker then finds it on the next turn.
+    while let Some(job) = worker.find_work() {
+        worker.execute(job);
+    }
+
+    worker.registry.run_exit_handler(index);
+    WORKER_THREAD.with(|cell| cell.set(ptr::null()));
+}
