@@ -1,3 +1,166 @@
 //! Loom models of pilfer's protocols. Run with
 //! `RUSTFLAGS="--cfg loom" cargo test --release --test loom`.
 #![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+
+fn pool(threads: usize) -> pilfer::ThreadPool {
+    pilfer::ThreadPool::builder()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    builder.max_branches = 100_000;
+    static ITERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    ITERATIONS.store(0, std::sync::atomic::Ordering::Relaxed);
+    builder.check(move || {
+        ITERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    eprintln!(
+        "explored {} interleavings",
+        ITERATIONS.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn task_pushed_while_worker_falls_asleep_runs() {
+    model(|| {
+        let pool = pool(1);
+        let task = pool.submit(|| 7);
+        assert_eq!(task.join().unwrap(), 7);
+        drop(pool);
+    });
+}
+
+#[test]
+fn two_workers_two_producers() {
+    model(|| {
+        let pool = Arc::new(pool(2));
+        let other = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || pool.submit(|| 1).join().unwrap())
+        };
+        let mine = pool.submit(|| 2).join().unwrap();
+        assert_eq!(mine + other.join().unwrap(), 3);
+    });
+}
+
+#[test]
+fn join_result_reaches_waiter() {
+    model(|| {
+        let pool = pool(2);
+        let (a, b) = pool.install(|| pilfer::join(|| 1, || 2));
+        assert_eq!((a, b), (1, 2));
+    });
+}
+
+#[test]
+fn shutdown_runs_accepted_tasks() {
+    model(|| {
+        let ran = Arc::new(AtomicUsize::new(0));
+        let pool = pool(1);
+        let counter = ran.clone();
+        pool.spawn(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        drop(pool);
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
+    });
+}
+
+#[test]
+fn scope_waits_for_nested_tasks() {
+    model(|| {
+        let pool = pool(2);
+        let count = AtomicUsize::new(0);
+        pool.scope(|s| {
+            s.spawn(|s| {
+                count.fetch_add(1, Ordering::Relaxed);
+                s.spawn(|_| {
+                    count.fetch_add(1, Ordering::Relaxed);
+                });
+            });
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 2);
+    });
+}
+
+#[test]
+fn scope_delivers_a_task_panic_once() {
+    silence_panics();
+    model(|| {
+        let pool = pool(2);
+        let finished = AtomicUsize::new(0);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.scope(|s| {
+                s.spawn(|_| panic!("task"));
+                s.spawn(|_| {
+                    finished.fetch_add(1, Ordering::Relaxed);
+                });
+            })
+        }));
+        let payload = result.expect_err("the task's panic must reach the scope's caller");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"task"));
+        // Re-raised only after the sibling finished.
+        assert_eq!(finished.load(Ordering::Relaxed), 1);
+        // The pool still works.
+        assert_eq!(pool.install(|| 5), 5);
+    });
+}
+
+#[test]
+fn task_handle_gets_panic() {
+    silence_panics();
+    model(|| {
+        let pool = pool(1);
+        let task = pool.submit(|| -> u32 { panic!("boom") });
+        let payload = task.join().expect_err("the panic must reach the handle");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    });
+}
+
+#[test]
+fn nothing_runs_after_drop_returns() {
+    model(|| {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let pool = pool(2);
+        for _ in 0..2 {
+            let (dropped, ran) = (dropped.clone(), ran.clone());
+            pool.spawn(move || {
+                assert_eq!(
+                    dropped.load(Ordering::Relaxed),
+                    0,
+                    "task ran after drop returned"
+                );
+                ran.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        drop(pool);
+        dropped.store(1, Ordering::Relaxed);
+        assert_eq!(ran.load(Ordering::Relaxed), 2);
+    });
+}
+
+#[test]
+fn nested_pools_do_not_deadlock() {
+    model(|| {
+        let outer = pool(1);
+        let inner = pool(1);
+        let value = outer.install(|| inner.install(|| outer.install(|| 3)));
+        assert_eq!(value, 3);
+    });
+}
+
+/// Expected panics would otherwise print once per explored interleaving.
+fn silence_panics() {
+    std::panic::set_hook(Box::new(|_| {}));
+}

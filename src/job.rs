@@ -159,6 +159,17 @@ where
     }
 }
 
+/// Under loom, dropping a stack job claims exclusive access to its cells,
+/// so a model fails if the job's runner touches them after setting the latch
+/// (that is, after the owner may have returned and freed the frame).
+#[cfg(loom)]
+impl<L, F, R> Drop for StackJob<L, F, R> {
+    fn drop(&mut self) {
+        self.func.with_mut(|_| ());
+        self.result.with_mut(|_| ());
+    }
+}
+
 // SAFETY: `execute` is called once per published `JobRef` (the queues hand
 // each item to one taker), while the owner keeps the frame alive waiting on
 // the latch; it touches `this` only before `Latch::set` returns.

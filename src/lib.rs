@@ -76,6 +76,7 @@ mod job;
 mod join;
 mod latch;
 mod metrics;
+mod parker;
 mod pin;
 mod pool;
 mod queue;

@@ -168,18 +168,18 @@ impl Registry {
     }
 
     pub(crate) fn run_start_handler(&self, index: usize) {
-        if let Some(handler) = &self.start_handler {
-            if let Err(payload) = unwind::halt_unwinding(|| handler(index)) {
-                self.handle_detached_panic(payload);
-            }
-        }
+        self.run_lifecycle_handler(&self.start_handler, index);
     }
 
     pub(crate) fn run_exit_handler(&self, index: usize) {
-        if let Some(handler) = &self.exit_handler {
-            if let Err(payload) = unwind::halt_unwinding(|| handler(index)) {
-                self.handle_detached_panic(payload);
-            }
+        self.run_lifecycle_handler(&self.exit_handler, index);
+    }
+
+    /// Runs a start or exit handler; its panic counts as a detached one.
+    fn run_lifecycle_handler(&self, handler: &Option<LifecycleHandler>, index: usize) {
+        let Some(handler) = handler else { return };
+        if let Err(payload) = unwind::halt_unwinding(|| handler(index)) {
+            self.handle_detached_panic(payload);
         }
     }
 
@@ -204,13 +204,13 @@ impl Registry {
     /// Runs `op` on a worker of this pool and returns its result: directly
     /// when called on one, else through the injector.
     #[inline]
-    pub(crate) fn in_worker<OP, R>(self: &Arc<Self>, op: OP) -> R
+    pub(crate) fn in_worker<OP, R>(&self, op: OP) -> R
     where
         OP: FnOnce(&WorkerThread) -> R + Send,
         R: Send,
     {
         match WorkerThread::current() {
-            Some(worker) if ptr::eq(&**worker.registry(), &**self) => op(worker),
+            Some(worker) if ptr::eq(&**worker.registry(), self) => op(worker),
             Some(worker) => self.in_worker_cross(worker, op),
             None => self.in_worker_cold(op),
         }
@@ -218,7 +218,7 @@ impl Registry {
 
     /// From a thread outside every pool: inject, then block.
     #[cold]
-    fn in_worker_cold<OP, R>(self: &Arc<Self>, op: OP) -> R
+    fn in_worker_cold<OP, R>(&self, op: OP) -> R
     where
         OP: FnOnce(&WorkerThread) -> R + Send,
         R: Send,
@@ -237,7 +237,7 @@ impl Registry {
     /// From a worker of another pool: inject, then keep running that pool's
     /// work while waiting, so neither pool can deadlock on the other.
     #[cold]
-    fn in_worker_cross<OP, R>(self: &Arc<Self>, current: &WorkerThread, op: OP) -> R
+    fn in_worker_cross<OP, R>(&self, current: &WorkerThread, op: OP) -> R
     where
         OP: FnOnce(&WorkerThread) -> R + Send,
         R: Send,

@@ -74,8 +74,9 @@
 //! The loom models in `loom/` check these arguments on small pools.
 
 use crate::latch::SleepLatch;
+use crate::parker::Parker;
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
-use crate::sync::{Mutex, lock, thread};
+use crate::sync::{Mutex, lock};
 use crossbeam_utils::CachePadded;
 
 /// `counts` holds the searchers in its low half, the sleepers in its high.
@@ -104,6 +105,8 @@ fn sleeping(counts: usize) -> usize {
 pub(crate) struct Sleep {
     counts: CachePadded<AtomicUsize>,
     state: Mutex<SleepState>,
+    /// One per worker: where it sleeps.
+    parkers: Box<[CachePadded<Parker>]>,
 }
 
 struct SleepState {
@@ -111,8 +114,6 @@ struct SleepState {
     sleepers: Vec<usize>,
     /// `asleep[i]` is whether worker `i` is in `sleepers`.
     asleep: Vec<bool>,
-    /// Each worker's thread, registered when it starts.
-    threads: Vec<Option<thread::Thread>>,
 }
 
 impl Sleep {
@@ -123,15 +124,11 @@ impl Sleep {
             state: Mutex::new(SleepState {
                 sleepers: Vec::with_capacity(num_workers),
                 asleep: vec![false; num_workers],
-                threads: vec![None; num_workers],
             }),
+            parkers: (0..num_workers)
+                .map(|_| CachePadded::new(Parker::new()))
+                .collect(),
         }
-    }
-
-    /// Records worker `index`'s thread; called by the worker as it starts,
-    /// before it can be asleep or waited on.
-    pub(crate) fn register(&self, index: usize, thread: thread::Thread) {
-        lock(&self.state).threads[index] = Some(thread);
     }
 
     /// A worker with nothing to do begins searching.
@@ -171,6 +168,9 @@ impl Sleep {
         fence(Ordering::SeqCst);
         let counts = self.counts.load(Ordering::Relaxed);
         if searching(counts) == 0 && sleeping(counts) > 0 {
+            // `--cfg pilfer_bug="lost_wakeup"` removes this wake-up, to show
+            // that the loom models catch its absence (loom/README.md).
+            #[cfg(not(pilfer_bug = "lost_wakeup"))]
             self.wake_one();
         }
     }
@@ -187,19 +187,14 @@ impl Sleep {
             state.asleep[index] = false;
             self.counts
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
-            if let Some(thread) = &state.threads[index] {
-                thread.unpark();
-            }
+            self.parkers[index].unpark();
         }
     }
 
     /// Wakes worker `index` if it sleeps; used when a latch it waits on is
     /// set. It takes itself off the list when it runs.
     pub(crate) fn wake_worker(&self, index: usize) {
-        let state = lock(&self.state);
-        if let Some(thread) = &state.threads[index] {
-            thread.unpark();
-        }
+        self.parkers[index].unpark();
     }
 
     /// Wakes every sleeper (the pool is shutting down).
@@ -209,9 +204,7 @@ impl Sleep {
             state.asleep[index] = false;
             self.counts
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
-            if let Some(thread) = &state.threads[index] {
-                thread.unpark();
-            }
+            self.parkers[index].unpark();
         }
     }
 
@@ -238,10 +231,14 @@ impl Sleep {
         }
         // Fence S: pairs with fence P in `notify_new_work` (module docs).
         fence(Ordering::SeqCst);
+        // `--cfg pilfer_bug="no_recheck"` skips the re-check, to show that
+        // the loom models catch the lost wake-up that follows.
+        let recheck = cfg!(not(pilfer_bug = "no_recheck"));
         let mut parked = false;
-        if !has_work() && !latch.probe() {
+        let cancel = latch.probe() || (recheck && has_work());
+        if !cancel {
             loop {
-                thread::park();
+                self.parkers[index].park();
                 parked = true;
                 if !lock(&self.state).asleep[index] || latch.probe() {
                     break;

@@ -263,7 +263,6 @@ pub(crate) fn main_loop(
 ) {
     let pinned = core.is_some_and(crate::pin::pin_current_thread);
     registry.slots()[index].counters.set_pinned(pinned);
-    registry.sleep.register(index, thread::current());
 
     let worker = WorkerThread {
         deque,
