@@ -18,7 +18,7 @@
 use crate::latch::Latch;
 use crate::sync::cell::UnsafeCell;
 use crate::unwind::{self, AbortIfPanic, Payload};
-use std::mem;
+use std::mem::{self, ManuallyDrop, MaybeUninit};
 
 /// A job that can be run through a [`JobRef`].
 ///
@@ -80,7 +80,6 @@ impl JobRef {
 
 /// The outcome of a job, written once by whoever runs it.
 pub(crate) enum JobResult<T> {
-    None,
     Ok(T),
     Panic(Payload),
 }
@@ -91,7 +90,6 @@ impl<T> JobResult<T> {
         match self {
             JobResult::Ok(value) => value,
             JobResult::Panic(payload) => unwind::resume_unwinding(payload),
-            JobResult::None => unreachable!("pilfer: job result read before the job ran"),
         }
     }
 }
@@ -99,8 +97,11 @@ impl<T> JobResult<T> {
 /// A job living on the stack of the thread that waits for it.
 pub(crate) struct StackJob<L, F, R> {
     pub(crate) latch: L,
-    func: UnsafeCell<Option<F>>,
-    result: UnsafeCell<JobResult<R>>,
+    /// Taken exactly once: by `run_inline` or by `execute` (job.rs header).
+    func: UnsafeCell<ManuallyDrop<F>>,
+    /// Written by `execute` only (a job run inline returns its value
+    /// directly); read once by `take_result` after the latch is set.
+    result: UnsafeCell<MaybeUninit<JobResult<R>>>,
 }
 
 impl<L, F, R> StackJob<L, F, R>
@@ -113,8 +114,8 @@ where
     pub(crate) fn new(func: F, latch: L) -> Self {
         StackJob {
             latch,
-            func: UnsafeCell::new(Some(func)),
-            result: UnsafeCell::new(JobResult::None),
+            func: UnsafeCell::new(ManuallyDrop::new(func)),
+            result: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
@@ -137,25 +138,35 @@ where
     #[inline]
     pub(crate) unsafe fn run_inline(&self) -> R {
         // SAFETY: by the caller's guarantee this thread is the only one
-        // touching `func`.
-        let func = self.func.with_mut(|func| unsafe { (*func).take() });
-        func.expect("pilfer: stack job taken twice")()
+        // touching `func`, and the job was not run: `func` is still there.
+        let func = self
+            .func
+            .with_mut(|func| unsafe { ManuallyDrop::take(&mut *func) });
+        func()
     }
 
     /// The value of a job that ran elsewhere and set its latch, re-raising
     /// its panic if it had one.
     pub(crate) fn into_result(self) -> R {
+        // SAFETY: every caller waited for the latch, and `self` is consumed.
+        unsafe { self.take_result() }.into_value()
+    }
+
+    /// Moves out the outcome of a job that ran through `execute`.
+    ///
+    /// # Safety
+    /// The latch is set (so `execute` wrote the result), and the result has
+    /// not been taken before.
+    pub(crate) unsafe fn take_result(&self) -> JobResult<R> {
         debug_assert!(
             self.latch.probe(),
             "job result taken before its latch was set"
         );
-        // SAFETY: the latch is set, so the job's runner is done with `result`;
-        // the caller's Acquire `probe` pairs with the Release in `Latch::set`,
-        // which came after the write.
-        let result = self
-            .result
-            .with_mut(|result| unsafe { mem::replace(&mut *result, JobResult::None) });
-        result.into_value()
+        // SAFETY: the latch is set, so the job's runner initialized `result`
+        // and is done with it; the caller's Acquire `probe` pairs with the
+        // Release in `Latch::set`, which came after the write. Taken once.
+        self.result
+            .with_mut(|result| unsafe { (*result).assume_init_read() })
     }
 }
 
@@ -185,16 +196,18 @@ where
         let abort = AbortIfPanic;
         // SAFETY: only the one taker of this `JobRef` reaches this point, and
         // the owner no longer touches `func` once it has published the job
-        // and not popped it back.
-        let func = this.func.with_mut(|func| unsafe { (*func).take() });
-        let func = func.expect("pilfer: stack job executed twice");
+        // and not popped it back: `func` is still there, and taken once.
+        let func = this
+            .func
+            .with_mut(|func| unsafe { ManuallyDrop::take(&mut *func) });
         let result = match unwind::halt_unwinding(func) {
             Ok(value) => JobResult::Ok(value),
             Err(payload) => JobResult::Panic(payload),
         };
         // SAFETY: the owner reads `result` only after seeing the latch set,
         // which happens after this write.
-        this.result.with_mut(|slot| unsafe { *slot = result });
+        this.result
+            .with_mut(|slot| unsafe { (*slot).write(result) });
         // SAFETY: `this.latch` is valid here; `set` touches nothing of the
         // job after publishing, and neither does this function.
         unsafe { Latch::set(&this.latch) };

@@ -119,6 +119,10 @@ where
     if worker.pop_frame(frame) || reclaim(worker, job_b, job_b_ref) {
         // SAFETY: as in `join_on`: nobody else can reach `job_b`.
         let _ = unwind::halt_unwinding(|| unsafe { job_b.run_inline() });
+    } else {
+        // SAFETY: `reclaim` returned after the latch was set; the result has
+        // not been taken. Dropping it (a value or `b`'s panic) may panic.
+        let _ = unwind::halt_unwinding(|| drop(unsafe { job_b.take_result() }));
     }
     unwind::resume_unwinding(payload)
 }

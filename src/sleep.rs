@@ -209,17 +209,19 @@ impl Sleep {
     }
 
     /// Puts searcher `index` to sleep until new work arrives or `latch` is
-    /// set. Returns whether it parked. On return it is a searcher again.
+    /// set. On return it is a searcher again.
     ///
-    /// `has_work` reports whether any queue holds work.
+    /// `has_work` reports whether any queue holds work; `on_park` runs once,
+    /// just before the worker actually parks (not if it cancels).
     pub(crate) fn sleep(
         &self,
         index: usize,
         latch: &impl SleepLatch,
         has_work: impl Fn() -> bool,
-    ) -> bool {
+        on_park: impl FnOnce(),
+    ) {
         if !latch.start_sleep() {
-            return false;
+            return;
         }
         {
             let mut state = lock(&self.state);
@@ -234,12 +236,11 @@ impl Sleep {
         // `--cfg pilfer_bug="no_recheck"` skips the re-check, to show that
         // the loom models catch the lost wake-up that follows.
         let recheck = cfg!(not(pilfer_bug = "no_recheck"));
-        let mut parked = false;
         let cancel = latch.probe() || (recheck && has_work());
         if !cancel {
+            on_park();
             loop {
                 self.parkers[index].park();
-                parked = true;
                 if !lock(&self.state).asleep[index] || latch.probe() {
                     break;
                 }
@@ -248,7 +249,6 @@ impl Sleep {
         }
         self.leave_list(index);
         latch.end_sleep();
-        parked
     }
 
     /// Takes worker `index` off the sleepers' list if a waker has not already

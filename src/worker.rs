@@ -87,14 +87,17 @@ impl WorkerThread {
         self.deque.pop()
     }
 
-    /// Records a join frame, publishing the oldest one if a thief asked.
+    /// Records a join frame. Publishes the oldest private frame if a thief
+    /// asked, and always publishes a task's outermost frame: it is the
+    /// largest piece of work, and publishing it at once lets an idle peer
+    /// start on it without waiting to be asked.
     #[inline]
     pub(crate) fn push_frame(&self, job: JobRef) -> usize {
         let index = self.frames.push(job);
         // SAFETY: points into `self.registry`, which `self` keeps alive.
         let publish_request = unsafe { &*self.publish_request };
         // Relaxed: see `WorkerSlot::request_publication`.
-        if publish_request.load(Ordering::Relaxed) {
+        if index == 0 || publish_request.load(Ordering::Relaxed) {
             self.answer_publish_request();
         }
         index
@@ -106,6 +109,7 @@ impl WorkerThread {
         self.frames.pop(index)
     }
 
+    /// Publishes the oldest private frame, clearing any request.
     #[cold]
     #[inline(never)]
     fn answer_publish_request(&self) {
@@ -241,9 +245,12 @@ impl WorkerThread {
                 thread::yield_now();
             } else {
                 self.request_publication_everywhere();
-                if sleep.sleep(self.index, latch, || self.registry.has_work()) {
-                    bump(&self.slot().counters.parks);
-                }
+                sleep.sleep(
+                    self.index,
+                    latch,
+                    || self.registry.has_work(),
+                    || bump(&self.slot().counters.parks),
+                );
                 round = 0;
                 continue;
             }
