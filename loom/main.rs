@@ -164,3 +164,89 @@ fn nested_pools_do_not_deadlock() {
 fn silence_panics() {
     std::panic::set_hook(Box::new(|_| {}));
 }
+
+#[test]
+fn bounded_pool_blocks_then_rejects_and_hands_the_task_back() {
+    model(|| {
+        let pool = pilfer::ThreadPool::builder()
+            .num_threads(1)
+            .max_pending(1)
+            .build()
+            .unwrap();
+        let gate = Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new()));
+        let ran = Arc::new(AtomicUsize::new(0));
+        {
+            // Occupies the only worker until the gate opens.
+            let (gate, ran) = (gate.clone(), ran.clone());
+            pool.spawn(move || {
+                let (open, condvar) = &*gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = condvar.wait(open).unwrap();
+                }
+                ran.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        {
+            // Waits (Block policy) until the worker starts the first task.
+            let ran = ran.clone();
+            pool.spawn(move || {
+                ran.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        assert!(pool.pending() <= 1);
+        // The second task cannot start before the gate opens: no room.
+        let handed_back = Arc::new(AtomicUsize::new(0));
+        let marker = handed_back.clone();
+        let rejected = pool
+            .try_spawn(move || {
+                marker.fetch_add(1, Ordering::Relaxed);
+            })
+            .expect_err("the pool is full");
+        assert!(rejected.is_full());
+        (rejected.into_inner())();
+        assert_eq!(handed_back.load(Ordering::Relaxed), 1);
+        {
+            let (open, condvar) = &*gate;
+            *open.lock().unwrap() = true;
+            condvar.notify_one();
+        }
+        drop(pool);
+        assert_eq!(ran.load(Ordering::Relaxed), 2);
+    });
+}
+
+#[test]
+fn bounded_pool_with_two_producers_runs_every_accepted_task() {
+    model(|| {
+        let pool = Arc::new(
+            pilfer::ThreadPool::builder()
+                .num_threads(1)
+                .max_pending(1)
+                .build()
+                .unwrap(),
+        );
+        let ran = Arc::new(AtomicUsize::new(0));
+        let producer = {
+            let (pool, ran) = (pool.clone(), ran.clone());
+            loom::thread::spawn(move || {
+                pool.spawn(move || {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(pool.pending() <= 1);
+            })
+        };
+        let counter = ran.clone();
+        pool.spawn(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(pool.pending() <= 1);
+        producer.join().unwrap();
+        drop(
+            Arc::try_unwrap(pool)
+                .ok()
+                .expect("the producer dropped its handle"),
+        );
+        assert_eq!(ran.load(Ordering::Relaxed), 2);
+    });
+}

@@ -1,5 +1,6 @@
 //! Configuring and starting a pool.
 
+use crate::bound::FullPolicy;
 use crate::pool::ThreadPool;
 use crate::registry::{LifecycleHandler, PanicHandler, Registry};
 use crate::sleep::MAX_WORKERS;
@@ -30,6 +31,8 @@ pub struct ThreadPoolBuilder {
     start_handler: Option<LifecycleHandler>,
     exit_handler: Option<LifecycleHandler>,
     panic_handler: Option<PanicHandler>,
+    max_pending: Option<usize>,
+    when_full: FullPolicy,
 }
 
 /// What `Registry::start` needs, resolved and validated.
@@ -41,6 +44,8 @@ pub(crate) struct PoolConfig {
     pub(crate) start_handler: Option<LifecycleHandler>,
     pub(crate) exit_handler: Option<LifecycleHandler>,
     pub(crate) panic_handler: Option<PanicHandler>,
+    pub(crate) max_pending: Option<usize>,
+    pub(crate) when_full: FullPolicy,
 }
 
 impl PoolConfig {
@@ -70,6 +75,8 @@ impl ThreadPoolBuilder {
             start_handler: None,
             exit_handler: None,
             panic_handler: None,
+            max_pending: None,
+            when_full: FullPolicy::Block,
         }
     }
 
@@ -138,6 +145,38 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Bounds the tasks submitted from outside the pool and not yet started
+    /// (see [`ThreadPool::pending`]). Zero is an error at `build`. Default:
+    /// unbounded.
+    ///
+    /// Tasks spawned by the pool's own workers are not counted and never
+    /// wait: a worker waiting for room that only the workers can make would
+    /// deadlock the pool.
+    ///
+    /// ```
+    /// use pilfer::FullPolicy;
+    ///
+    /// let pool = pilfer::ThreadPool::builder()
+    ///     .num_threads(2)
+    ///     .max_pending(1024)
+    ///     .when_full(FullPolicy::CallerRuns)
+    ///     .build()
+    ///     .unwrap();
+    /// pool.spawn(|| ());
+    /// ```
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.max_pending = Some(max);
+        self
+    }
+
+    /// What `spawn` and `submit` do when `max_pending` tasks are pending:
+    /// wait for room ([`FullPolicy::Block`], the default) or run the task
+    /// on the calling thread ([`FullPolicy::CallerRuns`]).
+    pub fn when_full(mut self, policy: FullPolicy) -> Self {
+        self.when_full = policy;
+        self
+    }
+
     /// Starts the pool.
     ///
     /// ```
@@ -176,6 +215,8 @@ impl ThreadPoolBuilder {
             start_handler: self.start_handler,
             exit_handler: self.exit_handler,
             panic_handler: self.panic_handler,
+            max_pending: self.max_pending,
+            when_full: self.when_full,
         })
     }
 }
@@ -205,6 +246,8 @@ impl fmt::Debug for ThreadPoolBuilder {
             .field("start_handler", &self.start_handler.is_some())
             .field("exit_handler", &self.exit_handler.is_some())
             .field("panic_handler", &self.panic_handler.is_some())
+            .field("max_pending", &self.max_pending)
+            .field("when_full", &self.when_full)
             .finish()
     }
 }
@@ -238,6 +281,8 @@ pub enum BuildError {
     /// [`ThreadPoolBuilder::build_global`] was called after the global pool
     /// had been built (explicitly, or by first use).
     GlobalPoolExists,
+    /// `max_pending(0)`: no task could ever be submitted.
+    ZeroMaxPending,
 }
 
 impl BuildError {
@@ -266,6 +311,9 @@ impl fmt::Display for BuildError {
             }
             BuildError::GlobalPoolExists => {
                 f.write_str("the global thread pool has already been built")
+            }
+            BuildError::ZeroMaxPending => {
+                f.write_str("max_pending(0) would reject every task; the bound must be at least 1")
             }
         }
     }

@@ -69,6 +69,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod bound;
 mod builder;
 mod frames;
 mod global;
@@ -90,6 +91,7 @@ mod task;
 mod unwind;
 mod worker;
 
+pub use bound::{FullPolicy, TrySpawnError};
 pub use builder::{BuildError, NUM_THREADS_ENV, ThreadPoolBuilder};
 pub use join::join;
 pub use metrics::{Metrics, WorkerMetrics};
@@ -123,3 +125,8 @@ pub fn current_num_threads() -> usize {
         None => global::pool().num_threads(),
     }
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,15 +1,17 @@
 //! `ThreadPool`: the handle users hold.
 
+use crate::bound::TrySpawnError;
 use crate::builder::ThreadPoolBuilder;
 use crate::join::join_on;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::scope::{Scope, scope_on};
-use crate::spawn::{spawn_in, submit_in};
+use crate::spawn::{Wait, spawn_in, submit_in, try_spawn_in, try_submit_in};
 use crate::sync::Arc;
 use crate::task::Task;
 use crate::worker::WorkerThread;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// A pool of worker threads that steal work from each other.
 ///
@@ -42,6 +44,11 @@ impl ThreadPool {
     /// of the pool's own workers it goes onto that worker's deque. A panic
     /// goes to the [`panic_handler`](ThreadPoolBuilder::panic_handler).
     ///
+    /// If the pool has a [`max_pending`](ThreadPoolBuilder::max_pending)
+    /// bound and that many tasks from outside are waiting to start, this
+    /// waits for room or runs `func` on the calling thread, as the pool's
+    /// [`FullPolicy`](crate::FullPolicy) says.
+    ///
     /// ```
     /// use std::sync::mpsc;
     ///
@@ -63,7 +70,9 @@ impl ThreadPool {
         spawn_in(&self.registry, func);
     }
 
-    /// Queues `func` and returns a [`Task`] to wait for its result.
+    /// Queues `func` and returns a [`Task`] to wait for its result. A full
+    /// bounded pool is handled as in [`spawn`](ThreadPool::spawn); under
+    /// `CallerRuns` the returned task is already finished.
     ///
     /// ```
     /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
@@ -77,6 +86,56 @@ impl ThreadPool {
         T: Send + 'static,
     {
         submit_in(&self.registry, func)
+    }
+
+    /// Queues `func` if the pool has room for it, never waiting; hands it
+    /// back in [`TrySpawnError::Full`] otherwise. Without a bound, and from
+    /// the pool's own workers, there is always room.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).max_pending(8).build().unwrap();
+    /// match pool.try_spawn(|| println!("ran")) {
+    ///     Ok(()) => {}
+    ///     Err(rejected) => (rejected.into_inner())(), // run it here instead
+    /// }
+    /// ```
+    pub fn try_spawn<F>(&self, func: F) -> Result<(), TrySpawnError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        try_spawn_in(&self.registry, func, Wait::Never)
+    }
+
+    /// [`submit`](ThreadPool::submit) if the pool has room, never waiting;
+    /// hands `func` back in [`TrySpawnError::Full`] otherwise.
+    pub fn try_submit<F, T>(&self, func: F) -> Result<Task<T>, TrySpawnError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        try_submit_in(&self.registry, func, Wait::Never)
+    }
+
+    /// Queues `func`, waiting up to `timeout` for room in a full bounded
+    /// pool; hands it back in [`TrySpawnError::Full`] if none appeared.
+    pub fn spawn_timeout<F>(&self, func: F, timeout: Duration) -> Result<(), TrySpawnError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        // A timeout too large to represent means no deadline.
+        let deadline = Instant::now().checked_add(timeout);
+        try_spawn_in(&self.registry, func, Wait::Until(deadline))
+    }
+
+    /// Tasks submitted from outside the pool and not yet started.
+    ///
+    /// Exact when the pool has a [`max_pending`](ThreadPoolBuilder::max_pending)
+    /// bound (it never exceeds it). Without a bound nothing is counted on
+    /// the submission path; the figure is then the tasks still in the global
+    /// injector, leaving out those a worker has already taken into its own
+    /// deque.
+    pub fn pending(&self) -> usize {
+        self.registry.pending()
     }
 
     /// Runs `op` on a worker of this pool and returns its result; a panic in

@@ -95,6 +95,10 @@ mod imp {
         pub(crate) fn is_empty(&self) -> bool {
             self.0.is_empty()
         }
+
+        pub(crate) fn len(&self) -> usize {
+            self.0.len()
+        }
     }
 }
 
@@ -179,6 +183,10 @@ mod imp {
 
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.0).is_empty()
+        }
+
+        pub(crate) fn len(&self) -> usize {
+            lock(&self.0).len()
         }
     }
 }

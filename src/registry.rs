@@ -2,9 +2,10 @@
 //! per-worker slots, and the handlers. Also the three ways of getting a
 //! closure onto one of the pool's workers (`in_worker`).
 
+use crate::bound::{Bound, FullPolicy};
 use crate::builder::{BuildError, PoolConfig};
 use crate::job::{JobRef, StackJob};
-use crate::latch::{CrossLatch, ShutdownLatch, ThreadLatch};
+use crate::latch::{CrossLatch, Latch, ShutdownLatch, ThreadLatch};
 use crate::metrics::{Metrics, WorkerCounters};
 use crate::queue::{GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
@@ -30,6 +31,9 @@ pub(crate) struct Registry {
     panic_handler: Option<PanicHandler>,
     /// Panics of detached tasks (`spawn`).
     detached_panics: AtomicU64,
+    /// The bound on pending tasks from outside, if any (bound.rs).
+    bound: Option<Bound>,
+    full_policy: FullPolicy,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
 }
 
@@ -81,6 +85,8 @@ impl Registry {
             exit_handler: config.exit_handler.take(),
             panic_handler: config.panic_handler.take(),
             detached_panics: AtomicU64::new(0),
+            bound: config.max_pending.map(Bound::new),
+            full_policy: config.when_full,
             threads: Mutex::new(Vec::with_capacity(num_threads)),
         });
 
@@ -128,6 +134,24 @@ impl Registry {
         &self.injector
     }
 
+    #[inline]
+    pub(crate) fn bound(&self) -> Option<&Bound> {
+        self.bound.as_ref()
+    }
+
+    pub(crate) fn full_policy(&self) -> FullPolicy {
+        self.full_policy
+    }
+
+    /// Tasks from outside not yet started: exact with a bound; without one,
+    /// those still in the injector (a worker's batch is not counted).
+    pub(crate) fn pending(&self) -> usize {
+        match &self.bound {
+            Some(bound) => bound.pending(),
+            None => self.injector.len(),
+        }
+    }
+
     /// Pushes a job from a thread outside this pool.
     #[inline]
     pub(crate) fn inject(&self, job: JobRef) {
@@ -154,6 +178,10 @@ impl Registry {
     pub(crate) fn terminate(&self) {
         self.shutdown.set();
         self.sleep.wake_all();
+    }
+
+    pub(crate) fn is_terminating(&self) -> bool {
+        self.shutdown.probe()
     }
 
     /// Joins the worker threads, except the calling one if it is a worker.

@@ -1,46 +1,191 @@
-//! Detached work: `spawn` (fire and forget) and `submit` (with a `Task`).
+//! Detached work: `spawn` (fire and forget) and `submit` (with a `Task`),
+//! and their admission under the bound on pending tasks (bound.rs).
 
+use crate::bound::{FullPolicy, TrySpawnError};
 use crate::job::HeapJob;
 use crate::registry::Registry;
 use crate::task::{self, Task};
 use crate::unwind;
 use crate::worker::WorkerThread;
+use std::time::Instant;
 
-/// Queues `func` on `registry`: on the caller's deque if it is one of the
-/// pool's workers, else in the injector.
+/// How long a producer outside the pool may wait for room.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    /// As the pool's `FullPolicy` says (`spawn`, `submit`).
+    Policy,
+    /// Not at all (`try_spawn`, `try_submit`).
+    Never,
+    /// Until this instant, or for good if `None` (`spawn_timeout`).
+    Until(Option<Instant>),
+}
+
+/// Where an admitted task goes.
+enum Route<'a> {
+    /// Onto the calling worker's own deque: never counted, never waits.
+    Local(&'a WorkerThread),
+    /// Into the injector; `counted` when it holds a slot of the bound.
+    Inject { counted: bool },
+    /// Run right here by the submitting thread (`FullPolicy::CallerRuns`).
+    CallerRuns,
+}
+
+/// Why a task was not admitted.
+enum Rejected {
+    Full,
+    ShutDown,
+}
+
+impl Rejected {
+    fn with<F>(self, task: F) -> TrySpawnError<F> {
+        match self {
+            Rejected::Full => TrySpawnError::Full(task),
+            Rejected::ShutDown => TrySpawnError::ShutDown(task),
+        }
+    }
+}
+
+/// Decides where a task submitted from this thread goes, taking a slot of
+/// the bound (waiting as `wait` allows) when it must.
+fn admit(registry: &Registry, wait: Wait) -> Result<Route<'static>, Rejected> {
+    if let Some(worker) = WorkerThread::current_in(registry) {
+        return Ok(Route::Local(worker));
+    }
+    if registry.is_terminating() {
+        return Err(Rejected::ShutDown);
+    }
+    let Some(bound) = registry.bound() else {
+        return Ok(Route::Inject { counted: false });
+    };
+    let admitted = match (wait, registry.full_policy()) {
+        (Wait::Never, _) => bound.try_acquire(),
+        (Wait::Until(deadline), _) => bound.acquire(deadline),
+        (Wait::Policy, FullPolicy::Block) => bound.acquire(None),
+        (Wait::Policy, FullPolicy::CallerRuns) => {
+            if !bound.try_acquire() {
+                return Ok(Route::CallerRuns);
+            }
+            true
+        }
+    };
+    if admitted {
+        Ok(Route::Inject { counted: true })
+    } else {
+        Err(Rejected::Full)
+    }
+}
+
+/// Queues `runner` (a closure that does not unwind) along `route`.
+fn dispatch<F>(registry: &Registry, route: Route<'_>, runner: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    match route {
+        Route::Local(worker) => worker.push(into_job(runner)),
+        Route::Inject { counted: false } => registry.inject(into_job(runner)),
+        Route::Inject { counted: true } => registry.inject(into_job(move || {
+            release_slot();
+            runner();
+        })),
+        Route::CallerRuns => runner(),
+    }
+}
+
+fn into_job<F>(runner: F) -> crate::job::JobRef
+where
+    F: FnOnce() + Send + 'static,
+{
+    // SAFETY: `runner` is `'static` and does not unwind (callers wrap user
+    // code in `halt_unwinding`); the job is queued once, and every queued
+    // job runs exactly once (workers drain the queues before exiting).
+    unsafe { HeapJob::new(runner).into_job_ref() }
+}
+
+/// A counted task is starting on a worker: give its slot back.
+fn release_slot() {
+    let worker = WorkerThread::current().expect("pilfer: queued task ran off-pool");
+    worker
+        .registry()
+        .bound()
+        .expect("counted task in an unbounded pool")
+        .release();
+}
+
+/// A detached closure, with its panic routed to the pool's handler. Runs on
+/// a worker, or on the submitting thread under `CallerRuns`.
+fn detached<F>(func: F) -> impl FnOnce() + Send + 'static
+where
+    F: FnOnce() + Send + 'static,
+{
+    move || {
+        if let Err(payload) = unwind::halt_unwinding(func) {
+            match WorkerThread::current() {
+                Some(worker) => worker.registry().handle_detached_panic(payload),
+                // Run by a producer under `CallerRuns`: the hook printed the
+                // panic; there is no pool at hand to count it in.
+                None => drop(payload),
+            }
+        }
+    }
+}
+
 pub(crate) fn spawn_in<F>(registry: &Registry, func: F)
 where
     F: FnOnce() + Send + 'static,
 {
-    let job = HeapJob::new(move || run_detached(func));
-    // SAFETY: `func` is `'static`; the job is pushed once, and every queued
-    // job runs exactly once (workers drain the queues before exiting);
-    // `run_detached` does not unwind.
-    registry.push(unsafe { job.into_job_ref() });
+    match admit(registry, Wait::Policy) {
+        Ok(route) => dispatch(registry, route, detached(func)),
+        // `spawn` takes `&ThreadPool`, so the pool cannot be shutting down
+        // (it shuts down when dropped), and `Wait::Policy` never gives up.
+        Err(_) => unreachable!("pilfer: spawn on a pool that is shutting down"),
+    }
 }
 
-/// Queues `func` and returns the handle to its result.
+pub(crate) fn try_spawn_in<F>(
+    registry: &Registry,
+    func: F,
+    wait: Wait,
+) -> Result<(), TrySpawnError<F>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    match admit(registry, wait) {
+        Ok(route) => {
+            dispatch(registry, route, detached(func));
+            Ok(())
+        }
+        Err(rejected) => Err(rejected.with(func)),
+    }
+}
+
 pub(crate) fn submit_in<F, T>(registry: &Registry, func: F) -> Task<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let (task, runner) = task::new_task(func);
-    // `runner` catches the panic itself (into the task's result).
-    let job = HeapJob::new(runner);
-    // SAFETY: as in `spawn_in`; `runner` does not unwind.
-    registry.push(unsafe { job.into_job_ref() });
-    task
+    match try_submit_in(registry, func, Wait::Policy) {
+        Ok(task) => task,
+        Err(_) => unreachable!("pilfer: submit on a pool that is shutting down"),
+    }
 }
 
-/// Runs a detached closure on a worker; a panic goes to the pool's handler.
-fn run_detached<F: FnOnce()>(func: F) {
-    if let Err(payload) = unwind::halt_unwinding(func) {
-        match WorkerThread::current() {
-            Some(worker) => worker.registry().handle_detached_panic(payload),
-            // Queued jobs only ever run on workers.
-            None => unreachable!("pilfer: detached task ran off-pool"),
+pub(crate) fn try_submit_in<F, T>(
+    registry: &Registry,
+    func: F,
+    wait: Wait,
+) -> Result<Task<T>, TrySpawnError<F>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match admit(registry, wait) {
+        Ok(route) => {
+            // `runner` catches the panic itself, into the task's result.
+            let (task, runner) = task::new_task(func);
+            dispatch(registry, route, runner);
+            Ok(task)
         }
+        Err(rejected) => Err(rejected.with(func)),
     }
 }
 
