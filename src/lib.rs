@@ -71,6 +71,8 @@
 
 mod bound;
 mod builder;
+#[cfg(doctest)]
+mod compile_fail;
 mod frames;
 mod global;
 mod job;

@@ -11,8 +11,9 @@ pub(crate) use core_affinity::CoreId;
 
 /// The cores the calling thread may run on (empty if unknown).
 pub(crate) fn allowed_cores() -> Vec<CoreId> {
-    if cfg!(loom) {
-        // Loom's threads are not OS threads; nothing to pin.
+    if cfg!(any(loom, miri)) {
+        // Loom's threads are not OS threads, and Miri does not emulate
+        // `sched_setaffinity`: nothing to pin.
         return Vec::new();
     }
     core_affinity::get_core_ids().unwrap_or_default()

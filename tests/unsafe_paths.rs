@@ -1,0 +1,240 @@
+//! Small workloads that go through every `unsafe` path of the crate: stack
+//! jobs run inline, popped back or stolen; heap jobs; every kind of latch;
+//! scope pointers; task results; panics on each path. `scripts/miri.sh`
+//! runs this file under Miri, where the sizes shrink.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Work sizes: small under Miri, larger natively.
+const FIB_N: u64 = if cfg!(miri) { 8 } else { 20 };
+const TASKS: usize = if cfg!(miri) { 16 } else { 2_000 };
+const ROUNDS: usize = if cfg!(miri) { 2 } else { 20 };
+
+fn pool(threads: usize) -> pilfer::ThreadPool {
+    pilfer::ThreadPool::builder()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+fn fib(n: u64) -> u64 {
+    if n < 2 {
+        return n;
+    }
+    let (a, b) = pilfer::join(|| fib(n - 1), || fib(n - 2));
+    a + b
+}
+
+fn fib_reference(n: u64) -> u64 {
+    let (mut a, mut b) = (0u64, 1u64);
+    for _ in 0..n {
+        (a, b) = (b, a + b);
+    }
+    a
+}
+
+/// Silences the panic hook for expected panics (keeps Miri's output short).
+fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let result = f();
+    panic::set_hook(hook);
+    result
+}
+
+#[test]
+fn join_halves_inline_popped_and_stolen() {
+    let pool = pool(2);
+    for _ in 0..ROUNDS {
+        assert_eq!(pool.install(|| fib(FIB_N)), fib_reference(FIB_N));
+    }
+    // A `b` that borrows the caller's stack, mutably.
+    let mut left = vec![0u8; 64];
+    let mut right = vec![0u8; 64];
+    pool.join(|| left.fill(1), || right.fill(2));
+    assert!(left.iter().all(|&x| x == 1) && right.iter().all(|&x| x == 2));
+}
+
+#[test]
+fn join_panics_wait_for_the_other_half() {
+    let pool = pool(2);
+    for _ in 0..ROUNDS {
+        let finished = AtomicUsize::new(0);
+        let result = quietly(|| {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                pool.join(
+                    || panic!("a"),
+                    || {
+                        fib(FIB_N);
+                        finished.fetch_add(1, Ordering::SeqCst);
+                    },
+                )
+            }))
+        });
+        assert!(result.is_err());
+        assert_eq!(finished.load(Ordering::SeqCst), 1);
+        let result = quietly(|| {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                pool.join(|| fib(FIB_N), || panic!("b"))
+            }))
+        });
+        assert_eq!(*result.unwrap_err().downcast::<&str>().unwrap(), "b");
+    }
+}
+
+#[test]
+fn scope_tasks_borrow_and_nest() {
+    let pool = pool(2);
+    let mut cells = vec![0usize; TASKS.min(256)];
+    let nested = AtomicUsize::new(0);
+    pool.scope(|s| {
+        for (i, cell) in cells.iter_mut().enumerate() {
+            let nested = &nested;
+            s.spawn(move |s| {
+                *cell = i;
+                s.spawn(move |_| {
+                    nested.fetch_add(1, Ordering::SeqCst);
+                });
+            });
+        }
+    });
+    assert!(cells.iter().enumerate().all(|(i, &cell)| cell == i));
+    assert_eq!(nested.load(Ordering::SeqCst), cells.len());
+
+    let result = quietly(|| {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            pool.scope(|s| s.spawn(|_| panic!("task")))
+        }))
+    });
+    assert!(result.is_err());
+}
+
+#[test]
+fn install_from_outside_and_across_pools() {
+    let outer = pool(1);
+    let inner = pool(2);
+    assert_eq!(
+        outer.install(|| inner.install(|| outer.install(|| fib(FIB_N)))),
+        fib_reference(FIB_N)
+    );
+    let result = quietly(|| {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            outer.install(|| inner.install(|| panic!("deep")))
+        }))
+    });
+    assert!(result.is_err());
+}
+
+#[test]
+fn tasks_from_outside_and_from_workers() {
+    let pool = pool(2);
+    let tasks: Vec<_> = (0..TASKS.min(64))
+        .map(|i| pool.submit(move || i * 2))
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        assert_eq!(task.join().unwrap(), i * 2);
+    }
+    // Joined from a worker of the same pool: the worker runs it while waiting.
+    let single = self::pool(1);
+    let value = single.install(|| pilfer::current_num_threads());
+    assert_eq!(value, 1);
+    let nested = single.install(|| {
+        let pool = &single;
+        pool.submit(|| 7).join().unwrap()
+    });
+    assert_eq!(nested, 7);
+    // Dropped unjoined: the result is freed with the last reference.
+    drop(pool.submit(|| vec![1u8; 32]));
+    let failed = quietly(|| pool.submit(|| -> u32 { panic!("task") }).join());
+    assert!(failed.is_err());
+}
+
+#[test]
+fn detached_tasks_and_their_panics() {
+    let (sender, receiver) = mpsc::channel();
+    let pool = pilfer::ThreadPool::builder()
+        .num_threads(2)
+        .panic_handler(move |payload| {
+            let _ = sender.send(payload.downcast_ref::<&str>().copied());
+        })
+        .build()
+        .unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..TASKS {
+        let ran = Arc::clone(&ran);
+        pool.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    quietly(|| {
+        pool.spawn(|| panic!("detached"));
+        assert_eq!(
+            receiver.recv_timeout(Duration::from_secs(60)).unwrap(),
+            Some("detached")
+        );
+    });
+    drop(pool);
+    assert_eq!(ran.load(Ordering::SeqCst), TASKS);
+}
+
+#[test]
+fn bounded_submission_paths() {
+    let pool = pilfer::ThreadPool::builder()
+        .num_threads(1)
+        .max_pending(2)
+        .build()
+        .unwrap();
+    let (release, gate) = mpsc::channel::<()>();
+    let (started, is_started) = mpsc::channel();
+    pool.spawn(move || {
+        started.send(()).unwrap();
+        gate.recv().unwrap();
+    });
+    is_started.recv().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let ran = Arc::clone(&ran);
+        pool.try_spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    }
+    let rejected = pool.try_submit(|| 1).unwrap_err();
+    assert_eq!((rejected.into_inner())(), 1);
+    assert!(
+        pool.spawn_timeout(|| (), Duration::from_millis(10))
+            .unwrap_err()
+            .is_full()
+    );
+    release.send(()).unwrap();
+    drop(pool);
+    assert_eq!(ran.load(Ordering::SeqCst), 2);
+
+    let caller_runs = pilfer::ThreadPool::builder()
+        .num_threads(1)
+        .max_pending(1)
+        .when_full(pilfer::FullPolicy::CallerRuns)
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..8).map(|i| caller_runs.submit(move || i)).collect();
+    let values: Vec<_> = tasks.into_iter().map(|task| task.join().unwrap()).collect();
+    assert_eq!(values, (0..8).collect::<Vec<_>>());
+}
+
+#[test]
+fn shutdown_drains_queued_work() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let pool = pool(2);
+    for _ in 0..TASKS {
+        let ran = Arc::clone(&ran);
+        pool.spawn(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    pool.shutdown();
+    assert_eq!(ran.load(Ordering::SeqCst), TASKS);
+}
