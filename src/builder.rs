@@ -283,6 +283,12 @@ pub enum BuildError {
     GlobalPoolExists,
     /// `max_pending(0)`: no task could ever be submitted.
     ZeroMaxPending,
+    /// The name chosen for worker `index` contains a NUL byte, which thread
+    /// names cannot hold.
+    InvalidThreadName {
+        /// The worker whose name was rejected.
+        index: usize,
+    },
 }
 
 impl BuildError {
@@ -311,6 +317,9 @@ impl fmt::Display for BuildError {
             }
             BuildError::GlobalPoolExists => {
                 f.write_str("the global thread pool has already been built")
+            }
+            BuildError::InvalidThreadName { index } => {
+                write!(f, "the name of worker thread {index} contains a NUL byte")
             }
             BuildError::ZeroMaxPending => {
                 f.write_str("max_pending(0) would reject every task; the bound must be at least 1")

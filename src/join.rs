@@ -55,6 +55,9 @@ where
     RA: Send,
     RB: Send,
 {
+    if worker.is_alone() {
+        return join_alone(a, b);
+    }
     let job_b = StackJob::new(b, SpinLatch::new(worker.index()));
     // SAFETY: `job_b` stays in this frame until it has been taken back or
     // its latch is set: every path below (the panic path included) ends in
@@ -76,6 +79,25 @@ where
         job_b.into_result()
     };
     (result_a, result_b)
+}
+
+/// `join` on the only worker of a pool: no thief can exist, so there is
+/// nothing to record or publish; the halves run one after the other, with
+/// the same panic behaviour as the general path (`b` runs even if `a`
+/// panicked, then `a`'s panic is re-raised).
+#[inline]
+fn join_alone<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA,
+    B: FnOnce() -> RB,
+{
+    match unwind::halt_unwinding(a) {
+        Ok(result_a) => (result_a, b()),
+        Err(payload) => {
+            let _ = unwind::halt_unwinding(b);
+            unwind::resume_unwinding(payload)
+        }
+    }
 }
 
 /// `b`'s frame was published. Pops it back if no thief took it (returns

@@ -7,6 +7,7 @@ use crate::builder::{BuildError, PoolConfig};
 use crate::job::{JobRef, StackJob};
 use crate::latch::{CrossLatch, Latch, ShutdownLatch, ThreadLatch};
 use crate::metrics::{Metrics, WorkerCounters};
+use crate::pin::{Placement, allowed_cores};
 use crate::queue::{GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
 use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -90,28 +91,39 @@ impl Registry {
             threads: Mutex::new(Vec::with_capacity(num_threads)),
         });
 
-        // The allowed set is read once, before any worker pins itself.
-        let cores = if config.pin_workers {
-            crate::pin::allowed_cores()
-        } else {
-            Vec::new()
-        };
+        // Names first: a name the OS cannot take must fail the build before
+        // any worker has started.
+        let names = (0..num_threads)
+            .map(|index| config.thread_name(index))
+            .collect::<Vec<_>>();
+        if let Some(index) = names.iter().position(|name| name.contains('\0')) {
+            return Err(BuildError::InvalidThreadName { index });
+        }
+        let cores = allowed_cores();
         let mut handles = Vec::with_capacity(num_threads);
-        for (index, deque) in deques.into_iter().enumerate() {
-            let mut builder = thread::Builder::new().name(config.thread_name(index));
+        for ((index, deque), name) in deques.into_iter().enumerate().zip(names) {
+            let mut builder = thread::Builder::new().name(name);
             if let Some(size) = config.stack_size {
                 builder = builder.stack_size(size);
             }
-            let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
+            let placement = Placement::for_worker(config.pin_workers, &cores, index);
             let worker_registry = Arc::clone(&registry);
-            match builder.spawn(move || worker::main_loop(worker_registry, index, deque, core)) {
-                Ok(handle) => handles.push(handle),
-                Err(error) => {
+            let spawned = unwind::halt_unwinding(move || {
+                builder.spawn(move || worker::main_loop(worker_registry, index, deque, placement))
+            });
+            match spawned {
+                Ok(Ok(handle)) => handles.push(handle),
+                failed => {
+                    // Stop the workers already started before reporting.
                     registry.terminate();
                     for handle in handles {
                         let _ = handle.join();
                     }
-                    return Err(BuildError::spawn(index, error));
+                    match failed {
+                        Ok(Err(error)) => return Err(BuildError::spawn(index, error)),
+                        Err(payload) => unwind::resume_unwinding(payload),
+                        Ok(Ok(_)) => unreachable!(),
+                    }
                 }
             }
         }

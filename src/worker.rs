@@ -27,6 +27,11 @@ const SPIN_ROUNDS: u32 = 0;
 #[cfg(loom)]
 const YIELD_ROUNDS: u32 = 0;
 
+/// Join frames this close to the bottom of a worker's frame stack are
+/// published at once: they are a task's largest pieces of work, and a thief
+/// should not have to wait for the owner's next `join` to get one.
+const EAGER_DEPTH: usize = 4;
+
 /// The per-thread state of a worker. It lives on the worker's stack for the
 /// thread's whole life; a thread-local pointer finds it.
 pub(crate) struct WorkerThread {
@@ -36,6 +41,8 @@ pub(crate) struct WorkerThread {
     rng: XorShift64Star,
     /// This worker's `publish_request` flag in `registry` (read per join).
     publish_request: *const AtomicBool,
+    /// Whether this is its pool's only worker (nobody can steal from it).
+    alone: bool,
     registry: Arc<Registry>,
 }
 
@@ -69,6 +76,12 @@ impl WorkerThread {
         self.index
     }
 
+    /// Whether this worker is its pool's only one.
+    #[inline]
+    pub(crate) fn is_alone(&self) -> bool {
+        self.alone
+    }
+
     #[inline]
     fn slot(&self) -> &WorkerSlot {
         &self.registry.slots()[self.index]
@@ -97,7 +110,7 @@ impl WorkerThread {
         // SAFETY: points into `self.registry`, which `self` keeps alive.
         let publish_request = unsafe { &*self.publish_request };
         // Relaxed: see `WorkerSlot::request_publication`.
-        if index == 0 || publish_request.load(Ordering::Relaxed) {
+        if index < EAGER_DEPTH || publish_request.load(Ordering::Relaxed) {
             self.answer_publish_request();
         }
         index
@@ -266,9 +279,9 @@ pub(crate) fn main_loop(
     registry: Arc<Registry>,
     index: usize,
     deque: LocalQueue<JobRef>,
-    core: Option<crate::pin::CoreId>,
+    placement: Option<crate::pin::Placement>,
 ) {
-    let pinned = core.is_some_and(crate::pin::pin_current_thread);
+    let pinned = placement.is_some_and(|placement| placement.apply());
     registry.slots()[index].counters.set_pinned(pinned);
 
     let worker = WorkerThread {
@@ -277,6 +290,7 @@ pub(crate) fn main_loop(
         index,
         rng: XorShift64Star::new(index as u64),
         publish_request: &*registry.slots()[index].publish_request,
+        alone: registry.num_threads() == 1,
         registry,
     };
     WORKER_THREAD.with(|cell| cell.set(&worker));

@@ -53,8 +53,8 @@ fn join_halves_inline_popped_and_stolen() {
         assert_eq!(pool.install(|| fib(FIB_N)), fib_reference(FIB_N));
     }
     // A `b` that borrows the caller's stack, mutably.
-    let mut left = vec![0u8; 64];
-    let mut right = vec![0u8; 64];
+    let mut left = [0u8; 64];
+    let mut right = [0u8; 64];
     pool.join(|| left.fill(1), || right.fill(2));
     assert!(left.iter().all(|&x| x == 1) && right.iter().all(|&x| x == 2));
 }
@@ -140,7 +140,7 @@ fn tasks_from_outside_and_from_workers() {
     }
     // Joined from a worker of the same pool: the worker runs it while waiting.
     let single = self::pool(1);
-    let value = single.install(|| pilfer::current_num_threads());
+    let value = single.install(pilfer::current_num_threads);
     assert_eq!(value, 1);
     let nested = single.install(|| {
         let pool = &single;
