@@ -18,8 +18,8 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
 use criterion::{criterion_group, criterion_main};
 use std::time::Duration;
 use workloads::{
-    Chili, FibJoin, ForkPool, IdleCpu, OsThreads, Pilfer, Qsort, Rayon, ScopeChunks, Serial,
-    SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
+    Chili, FibJoin, ForkPool, Halves, IdleCpu, OsThreads, Pilfer, Qsort, Rayon, ScopeChunks,
+    Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
 };
 
 const THREADS_ENV: &str = "PILFER_BENCH_THREADS";
@@ -83,14 +83,21 @@ fn fib_join(c: &mut Criterion) {
     group.finish();
 }
 
+/// Two walks of the same tree: `join(left, right)` and `join(right, left)`
+/// (see `TreeSum` for why the order matters).
 fn tree_sum(c: &mut Criterion) {
     let threads = threads();
-    let mut group = group(c, "tree-sum");
-    let mut tree = TreeSum::new(workloads::TREE_DEPTH);
-    bench_pool::<Pilfer>(&mut group, threads, &mut tree);
-    bench_pool::<Rayon>(&mut group, threads, &mut tree);
-    bench_pool::<Chili>(&mut group, threads, &mut tree);
-    group.finish();
+    for (name, halves) in [
+        ("tree-sum", Halves::LeftFirst),
+        ("tree-sum-rl", Halves::RightFirst),
+    ] {
+        let mut group = group(c, name);
+        let mut tree = TreeSum::new(workloads::TREE_DEPTH, halves);
+        bench_pool::<Pilfer>(&mut group, threads, &mut tree);
+        bench_pool::<Rayon>(&mut group, threads, &mut tree);
+        bench_pool::<Chili>(&mut group, threads, &mut tree);
+        group.finish();
+    }
 }
 
 fn spawn_external(c: &mut Criterion) {

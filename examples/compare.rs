@@ -29,8 +29,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 use table::{Table, Unit};
 use workloads::{
-    Chili, FibJoin, ForkPool, IdleCpu, OsThreads, Pilfer, Qsort, Rayon, ScopeChunks, Serial,
-    SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
+    Chili, FibJoin, ForkPool, Halves, IdleCpu, OsThreads, Pilfer, Qsort, Rayon, ScopeChunks,
+    Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
 };
 
 fn main() -> ExitCode {
@@ -151,7 +151,9 @@ fn print_header(options: &Options) {
 /// How many measurements `id` takes at `threads` thread counts.
 fn steps(id: WorkloadId, threads: usize) -> usize {
     match id {
-        WorkloadId::Fib | WorkloadId::Tree => 1 + 3 * threads,
+        WorkloadId::Fib => 1 + 3 * threads,
+        // Two walks of the tree: left half first, and right half first.
+        WorkloadId::Tree => 2 * (1 + 3 * threads),
         WorkloadId::Raw => 1 + 2 * threads,
         WorkloadId::Spawn
         | WorkloadId::Scope
@@ -176,11 +178,21 @@ fn run(id: WorkloadId, sizes: &Sizes, options: &Options, r: &mut Runner) -> Vec<
         }
         WorkloadId::Tree => {
             let depth = sizes.tree_depth;
-            let mut tree = TreeSum::new(depth);
-            let serial = r.median_on("tree serial", &Serial, &mut tree);
-            let title = format!("tree-sum: Box tree of 2^{depth}-1 nodes, a join per node");
-            let table = table(title, Unit::Millis).reference(Serial::NAME, serial);
-            vec![sweep_with_chili(r, table, threads, &mut tree)]
+            let mut tables = Vec::new();
+            for (halves, key, walk) in [
+                (Halves::LeftFirst, "tree", "join(left, right)"),
+                (Halves::RightFirst, "tree-rl", "join(right, left)"),
+            ] {
+                let mut tree = TreeSum::new(depth, halves);
+                let serial = r.median_on(&format!("{key} serial"), &Serial, &mut tree);
+                let title = format!(
+                    "{key}: Box tree of 2^{depth}-1 nodes (post-order on the heap), {walk} per node"
+                );
+                let table = Table::new(key, title, median.clone(), Unit::Millis)
+                    .reference(Serial::NAME, serial);
+                tables.push(sweep_with_chili(r, table, threads, &mut tree));
+            }
+            tables
         }
         WorkloadId::Spawn => {
             let tasks = sizes.spawn_tasks;

@@ -15,6 +15,7 @@ use crate::job::{JobRef, StackJob};
 use crate::latch::{Latch, SpinLatch};
 use crate::unwind::{self, Payload};
 use crate::worker::WorkerThread;
+use std::mem;
 
 /// Runs `a` and `b`, potentially in parallel, and returns both results.
 ///
@@ -82,7 +83,7 @@ where
 }
 
 /// `join` on the only worker of a pool: no thief can exist, so there is
-/// nothing to record or publish; the halves run one after the other, with
+/// nothing to record or publish. The halves run one after the other, with
 /// the same panic behaviour as the general path (`b` runs even if `a`
 /// panicked, then `a`'s panic is re-raised).
 #[inline]
@@ -91,13 +92,22 @@ where
     A: FnOnce() -> RA,
     B: FnOnce() -> RB,
 {
-    match unwind::halt_unwinding(a) {
-        Ok(result_a) => (result_a, b()),
-        Err(payload) => {
-            let _ = unwind::halt_unwinding(b);
-            unwind::resume_unwinding(payload)
+    // Holds `b` while `a` runs; if `a` unwinds, runs `b` before the unwinding
+    // goes on. (A guard rather than `catch_unwind`: nothing to carry back.)
+    struct RunOnUnwind<B: FnOnce() -> RB, RB>(Option<B>);
+    impl<B: FnOnce() -> RB, RB> Drop for RunOnUnwind<B, RB> {
+        fn drop(&mut self) {
+            if let Some(b) = self.0.take() {
+                // `a`'s panic is already unwinding; a panic of `b` is dropped.
+                let _ = unwind::halt_unwinding(b);
+            }
         }
     }
+    let mut guard = RunOnUnwind(Some(b));
+    let result_a = a();
+    let b = guard.0.take().expect("taken only here or on unwind");
+    mem::forget(guard);
+    (result_a, b())
 }
 
 /// `b`'s frame was published. Pops it back if no thief took it (returns

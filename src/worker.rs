@@ -107,13 +107,23 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn push_frame(&self, job: JobRef) -> usize {
         let index = self.frames.push(job);
+        if index < EAGER_DEPTH {
+            self.answer_publish_request();
+        } else {
+            self.answer_publish_request_if_any();
+        }
+        index
+    }
+
+    /// Publishes the oldest private frame if a thief asked for work.
+    #[inline]
+    pub(crate) fn answer_publish_request_if_any(&self) {
         // SAFETY: points into `self.registry`, which `self` keeps alive.
         let publish_request = unsafe { &*self.publish_request };
         // Relaxed: see `WorkerSlot::request_publication`.
-        if index < EAGER_DEPTH || publish_request.load(Ordering::Relaxed) {
+        if publish_request.load(Ordering::Relaxed) {
             self.answer_publish_request();
         }
-        index
     }
 
     /// Pops the frame at `index`; `true` if it is still private.

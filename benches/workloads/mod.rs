@@ -325,41 +325,63 @@ impl Tree {
     }
 }
 
+/// Which child a tree sum hands to `join` as its first half (the one the
+/// calling thread runs first; pilfer and rayon offer the second to thieves,
+/// chili the first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Halves {
+    /// `join(left, right)`.
+    LeftFirst,
+    /// `join(right, left)`.
+    RightFirst,
+}
+
 /// The sum of a subtree, with one join per node.
-struct SumTree<'a>(Option<&'a Node>);
+struct SumTree<'a>(Option<&'a Node>, Halves);
 
 impl Job for SumTree<'_> {
     type Output = u64;
 
     fn run<J: Joiner>(self, joiner: &mut J) -> u64 {
-        let Some(node) = self.0 else {
+        let SumTree(Some(node), halves) = self else {
             return 0;
         };
-        let (left, right) = joiner.join(
-            SumTree(node.left.as_deref()),
-            SumTree(node.right.as_deref()),
-        );
-        node.value + left + right
+        let (left, right) = (node.left.as_deref(), node.right.as_deref());
+        let (first, second) = match halves {
+            Halves::LeftFirst => (left, right),
+            Halves::RightFirst => (right, left),
+        };
+        let (a, b) = joiner.join(SumTree(first, halves), SumTree(second, halves));
+        node.value + a + b
     }
 }
 
 /// tree-sum: a join per node, over memory scattered on the heap.
+///
+/// The tree is built the way such benchmarks usually build it (chili's
+/// included): each node is boxed after its two subtrees, so the heap holds
+/// the nodes in post-order. A walk that visits a node, then its *right*
+/// subtree, then its left one reads memory in descending order, which the
+/// hardware prefetcher streams; the left-first walk does not, and pays a
+/// cache miss per node. [`Halves`] picks the walk, so both can be shown.
 pub struct TreeSum {
     tree: Tree,
+    halves: Halves,
 }
 
 impl TreeSum {
     /// Builds the tree (slow for deep trees; not part of any sample).
-    pub fn new(depth: u32) -> Self {
+    pub fn new(depth: u32, halves: Halves) -> Self {
         TreeSum {
             tree: Tree::perfect(depth),
+            halves,
         }
     }
 }
 
 impl<P: ForkPool> Workload<P> for TreeSum {
     fn sample(&mut self, pool: &P) -> Duration {
-        let (sum, elapsed) = timed(|| pool.run(SumTree(self.tree.root.as_deref())));
+        let (sum, elapsed) = timed(|| pool.run(SumTree(self.tree.root.as_deref(), self.halves)));
         let nodes = self.tree.nodes;
         assert_eq!(
             sum,

@@ -31,7 +31,10 @@ impl Runner {
         self.progress
             .step(&format!("{key} {} t={threads}", P::NAME));
         let pool = P::with_threads(threads);
-        median(self.samples(&pool, workload, self.runs))
+        let samples = self.samples(&pool, workload, self.runs);
+        drop(pool);
+        settle();
+        median(samples)
     }
 
     /// The median of `workload` on `pool` (a serial or OS-thread baseline).
@@ -58,6 +61,8 @@ impl Runner {
             .step(&format!("{key} {} t={threads}", P::NAME));
         let pool = P::with_threads(threads);
         let samples = self.samples(&pool, workload, count);
+        drop(pool);
+        settle();
         [percentile(&samples, 50), percentile(&samples, 99)]
     }
 
@@ -76,6 +81,31 @@ impl Runner {
 }
 
 /// The median of sorted, non-empty samples.
+/// Waits (up to a second) until the threads of a dropped pool are gone, so
+/// they cannot take CPU from the next measurement: rayon's threads exit
+/// after its `ThreadPool` is dropped, not before. Uses the process's thread
+/// count where the OS reports it (Linux); elsewhere waits a short moment.
+fn settle() {
+    let Some(mut threads) = process_threads() else {
+        std::thread::sleep(Duration::from_millis(20));
+        return;
+    };
+    let start = std::time::Instant::now();
+    // The main thread (and nothing else of ours) is left once pools are gone.
+    while threads > 1 && start.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(1));
+        threads = process_threads().unwrap_or(1);
+    }
+}
+
+/// The number of threads of this process, from /proc/self/status.
+fn process_threads() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:")?.trim().parse().ok())
+}
+
 fn median(sorted: Vec<Duration>) -> Duration {
     let middle = sorted.len() / 2;
     if sorted.len() % 2 == 1 {
