@@ -221,3 +221,37 @@ fn panic_crosses_nested_pools() {
     });
     assert_eq!(message, "deep panic");
 }
+
+/// A panic payload that is not a string comes out unchanged (same type and
+/// value) through install, join, scope, and `Task::join`.
+#[test]
+fn non_string_panic_payloads_arrive_intact() {
+    #[derive(Debug, PartialEq)]
+    struct Custom(u32);
+
+    fn payload_of<R>(f: impl FnOnce() -> R) -> Box<dyn std::any::Any + Send> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(_) => panic!("expected a panic"),
+            Err(payload) => payload,
+        }
+    }
+
+    for n in [1, 2] {
+        let pool = pool(n);
+        let from_install = payload_of(|| pool.install(|| std::panic::panic_any(Custom(1))));
+        assert_eq!(from_install.downcast_ref::<Custom>(), Some(&Custom(1)));
+
+        let from_join =
+            payload_of(|| pool.join(|| (), || -> () { std::panic::panic_any(Custom(2)) }));
+        assert_eq!(from_join.downcast_ref::<Custom>(), Some(&Custom(2)));
+
+        let from_scope = payload_of(|| {
+            pool.scope(|s| s.spawn(|_| std::panic::panic_any(Custom(3))));
+        });
+        assert_eq!(from_scope.downcast_ref::<Custom>(), Some(&Custom(3)));
+
+        let task = pool.submit(|| -> () { std::panic::panic_any(Custom(4)) });
+        let from_task = task.join().unwrap_err();
+        assert_eq!(from_task.downcast_ref::<Custom>(), Some(&Custom(4)));
+    }
+}
