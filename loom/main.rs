@@ -250,3 +250,15 @@ fn bounded_pool_with_two_producers_runs_every_accepted_task() {
         assert_eq!(ran.load(Ordering::Relaxed), 2);
     });
 }
+
+#[test]
+fn task_joined_on_a_sleeping_worker_wakes_it() {
+    model(|| {
+        let waiter = pool(1);
+        let runner = pool(1);
+        // `waiter`'s only worker has nothing else to do, so it sleeps on its
+        // pool's parker until the task, run by `runner`, completes.
+        let value = waiter.install(|| runner.submit(|| 5).join().unwrap());
+        assert_eq!(value, 5);
+    });
+}

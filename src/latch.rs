@@ -250,19 +250,40 @@ impl Latch for ThreadLatch {
     }
 }
 
-/// A latch kept alive by shared ownership (a `Task`'s result slot, a pool's
-/// exit signal), which any thread may wait on: a worker sleeps in its pool's
-/// protocol, an outside thread parks. The waiter registers its own thread
-/// handle before sleeping, so the setter needs no target fixed in advance.
+/// A latch kept alive by shared ownership (a `Task`'s result slot), which
+/// any thread may wait on: a pool worker sleeps in its pool's protocol, an
+/// outside thread parks. The waiter says how to wake it just before it
+/// sleeps, so the setter needs no target fixed in advance.
 pub(crate) struct OnceLatch {
     core: CoreLatch,
-    /// Written by the waiter while the state is `UNSET`, read by the setter
+    /// Written by the waiter while the state is `UNSET`, taken by the setter
     /// only after swapping out `SLEEPING`.
-    waiter: UnsafeCell<Option<thread::Thread>>,
+    waiter: UnsafeCell<Option<Waiter>>,
+}
+
+/// Whom a `OnceLatch` wakes.
+enum Waiter {
+    /// A thread outside every pool, parked with `thread::park`.
+    Thread(thread::Thread),
+    /// A pool worker, asleep on its own parker (sleep.rs): a thread unpark
+    /// would not reach it.
+    Worker {
+        registry: Arc<Registry>,
+        index: usize,
+    },
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Thread(thread) => thread.unpark(),
+            Waiter::Worker { registry, index } => registry.sleep.wake_worker(index),
+        }
+    }
 }
 
 // SAFETY: `waiter` is accessed under the state protocol above: the waiter
-// writes it only before its Release `UNSET → SLEEPING`, the setter reads it
+// writes it only before its Release `UNSET → SLEEPING`, the setter takes it
 // only after its Acquire swap observed `SLEEPING`; the state never returns
 // from `SET`, so the two accesses are ordered.
 unsafe impl Sync for OnceLatch {}
@@ -281,18 +302,19 @@ impl OnceLatch {
         // SAFETY: `self` is a live reference.
         if unsafe { CoreLatch::set(&self.core) } {
             // SAFETY: the swap observed SLEEPING, so the waiter finished
-            // writing its handle (Release CAS, paired with the swap's
-            // Acquire) and cannot write it again: `end_sleep` fails on SET.
-            let waiter = self.waiter.with(|waiter| unsafe { (*waiter).clone() });
-            if let Some(thread) = waiter {
-                thread.unpark();
+            // writing (Release CAS, paired with the swap's Acquire) and will
+            // not write again: `end_sleep` fails on SET. Only this setter
+            // touches `waiter` from now on.
+            let waiter = self.waiter.with_mut(|waiter| unsafe { (*waiter).take() });
+            if let Some(waiter) = waiter {
+                waiter.wake();
             }
         }
     }
 
     /// Blocks the calling thread until set (for threads outside every pool).
     pub(crate) fn wait_blocking(&self) {
-        if self.start_sleep() {
+        if self.prepare_sleep(Waiter::Thread(thread::current())) {
             while !self.core.probe() {
                 thread::park();
             }
@@ -302,18 +324,28 @@ impl OnceLatch {
     pub(crate) fn probe(&self) -> bool {
         self.core.probe()
     }
-}
 
-impl SleepLatch for OnceLatch {
-    fn start_sleep(&self) -> bool {
+    /// Records `waiter` and moves to SLEEPING; `false` if already set.
+    fn prepare_sleep(&self, waiter: Waiter) -> bool {
         if self.core.probe() {
             return false;
         }
         // SAFETY: the state is not SLEEPING (only this waiter moves it
-        // there), so the setter does not read `waiter` now.
-        self.waiter
-            .with_mut(|waiter| unsafe { *waiter = Some(thread::current()) });
+        // there), so the setter does not touch `waiter` now.
+        self.waiter.with_mut(|slot| unsafe { *slot = Some(waiter) });
         self.core.start_sleep()
+    }
+}
+
+impl SleepLatch for OnceLatch {
+    /// Called by a worker about to sleep in its pool's protocol.
+    fn start_sleep(&self) -> bool {
+        let worker = WorkerThread::current().expect("pilfer: a worker-only wait ran off-pool");
+        let waiter = Waiter::Worker {
+            registry: Arc::clone(worker.registry()),
+            index: worker.index(),
+        };
+        self.prepare_sleep(waiter)
     }
 
     fn end_sleep(&self) {

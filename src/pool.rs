@@ -213,10 +213,12 @@ impl ThreadPool {
 impl Drop for ThreadPool {
     fn drop(&mut self) {
         self.registry.terminate();
-        if WorkerThread::current_in(&self.registry).is_some() {
-            // Dropped by a task on one of this pool's own workers: waiting
-            // here for the other workers could wait on this very thread (a
-            // peer may be blocked on a job this thread is running). The
+        if WorkerThread::current().is_some() {
+            // Dropped by a task on a worker (of this pool or any other):
+            // waiting here for this pool's workers could wait on this very
+            // thread, since one of them may be blocked on a job this thread
+            // is running (a peer waiting for a stolen `join` half, or an
+            // `install` into another pool whose worker is dropping us). The
             // workers still run every queued task, then exit on their own.
             return;
         }

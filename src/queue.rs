@@ -64,9 +64,11 @@ mod imp {
     pub(crate) struct StealQueue<T>(deque::Stealer<T>);
 
     impl<T> StealQueue<T> {
+        /// Moves up to half of the items (at most 32) into `dest` and
+        /// returns one of them.
         #[inline]
-        pub(crate) fn steal(&self) -> Steal<T> {
-            convert(self.0.steal())
+        pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
+            convert(self.0.steal_batch_and_pop(&dest.0))
         }
 
         pub(crate) fn is_empty(&self) -> bool {
@@ -143,16 +145,29 @@ mod imp {
     pub(crate) struct StealQueue<T>(Arc<Mutex<VecDeque<T>>>);
 
     impl<T> StealQueue<T> {
-        pub(crate) fn steal(&self) -> Steal<T> {
-            match lock(&self.0).pop_front() {
-                Some(item) => Steal::Success(item),
-                None => Steal::Empty,
-            }
+        pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
+            move_batch(&self.0, dest)
         }
 
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.0).is_empty()
         }
+    }
+
+    /// Takes the oldest item of `source` and moves up to `BATCH - 1` more
+    /// (at most half of what is left) to `dest`. The two locks are never held
+    /// together: two workers stealing from each other must not deadlock.
+    fn move_batch<T>(source: &Mutex<VecDeque<T>>, dest: &LocalQueue<T>) -> Steal<T> {
+        let (first, batch) = {
+            let mut items = lock(source);
+            let Some(first) = items.pop_front() else {
+                return Steal::Empty;
+            };
+            let extra = (items.len() / 2).min(BATCH - 1);
+            (first, items.drain(..extra).collect::<Vec<_>>())
+        };
+        lock(&dest.items).extend(batch);
+        Steal::Success(first)
     }
 
     pub(crate) struct GlobalQueue<T>(Mutex<VecDeque<T>>);
@@ -167,18 +182,7 @@ mod imp {
         }
 
         pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
-            let mut items = lock(&self.0);
-            let Some(first) = items.pop_front() else {
-                return Steal::Empty;
-            };
-            let extra = (items.len() / 2).min(BATCH - 1);
-            let mut local = lock(&dest.items);
-            for _ in 0..extra {
-                if let Some(item) = items.pop_front() {
-                    local.push_back(item);
-                }
-            }
-            Steal::Success(first)
+            move_batch(&self.0, dest)
         }
 
         pub(crate) fn is_empty(&self) -> bool {

@@ -187,6 +187,9 @@ impl Sleep {
             state.asleep[index] = false;
             self.counts
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            // Unpark after unlocking: the wakee's first step is to take this
+            // lock, and should not find it held by its waker.
+            drop(state);
             self.parkers[index].unpark();
         }
     }
@@ -199,11 +202,17 @@ impl Sleep {
 
     /// Wakes every sleeper (the pool is shutting down).
     pub(crate) fn wake_all(&self) {
-        let mut state = lock(&self.state);
-        while let Some(index) = state.sleepers.pop() {
-            state.asleep[index] = false;
-            self.counts
-                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+        let woken = {
+            let mut state = lock(&self.state);
+            let woken = std::mem::take(&mut state.sleepers);
+            for &index in &woken {
+                state.asleep[index] = false;
+                self.counts
+                    .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            }
+            woken
+        };
+        for index in woken {
             self.parkers[index].unpark();
         }
     }

@@ -154,6 +154,13 @@ impl WorkerThread {
         }
     }
 
+    /// Runs jobs until no queue has any for this worker.
+    fn drain(&self) {
+        while let Some(job) = self.find_work() {
+            self.execute(job);
+        }
+    }
+
     /// Runs one job taken from a queue.
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
@@ -198,7 +205,7 @@ impl WorkerThread {
             for _ in 0..count {
                 if victim != self.index {
                     let slot = &slots[victim];
-                    match slot.stealer.steal() {
+                    match slot.stealer.steal_batch_and_pop(&self.deque) {
                         Steal::Success(job) => {
                             bump(&self.slot().counters.steals);
                             return Some(job);
@@ -310,10 +317,9 @@ pub(crate) fn main_loop(
     worker.wait_until(shutdown);
     // Shutting down: run whatever is still queued before exiting. A job run
     // here may queue more; this worker then finds it on the next turn.
-    while let Some(job) = worker.find_work() {
-        worker.execute(job);
-    }
-
+    worker.drain();
     worker.registry.run_exit_handler(index);
+    // The exit handler may have spawned tasks onto this worker's deque.
+    worker.drain();
     WORKER_THREAD.with(|cell| cell.set(ptr::null()));
 }

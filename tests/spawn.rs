@@ -255,7 +255,6 @@ fn join_on_a_worker<T: Send + 'static>(
 /// A worker of pool A waits in `Task::join` for a task of pool B, long
 /// enough to fall asleep; the task's completion must wake it.
 #[test]
-#[ignore = "bug: Task::join on a worker sleeps on its pool parker, but the task's latch wakes it with std unpark: hangs"]
 fn task_join_on_a_sleeping_worker_wakes_for_another_pools_task() {
     let pool_a = Arc::new(pool(1));
     let pool_b = pool(1);
@@ -280,7 +279,6 @@ fn task_join_on_a_sleeping_worker_wakes_for_another_pools_task() {
 /// Same within one pool: worker 0 runs the task, worker 1 joins it and
 /// falls asleep meanwhile; the task's completion must wake worker 1.
 #[test]
-#[ignore = "bug: Task::join on a worker sleeps on its pool parker, but the task's latch wakes it with std unpark: hangs"]
 fn task_join_on_a_sleeping_worker_wakes_for_a_peers_task() {
     let pool = Arc::new(pool(2));
     let (release, gate) = mpsc::channel::<()>();
