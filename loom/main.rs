@@ -262,3 +262,34 @@ fn task_joined_on_a_sleeping_worker_wakes_it() {
         assert_eq!(value, 5);
     });
 }
+
+#[test]
+fn shutdown_waits_for_work_queued_by_a_running_task() {
+    model(|| {
+        let pool = pool(2);
+        let done = Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new()));
+        let seen = Arc::new(AtomicUsize::new(0));
+        {
+            let (done, seen) = (done.clone(), seen.clone());
+            pool.spawn(move || {
+                // Queued on this worker's own deque; this task then blocks
+                // until it ran, so another worker must run it, also after
+                // shutdown has begun.
+                let child_done = done.clone();
+                pilfer::spawn(move || {
+                    let (flag, condvar) = &*child_done;
+                    *flag.lock().unwrap() = true;
+                    condvar.notify_one();
+                });
+                let (flag, condvar) = &*done;
+                let mut flag = flag.lock().unwrap();
+                while !*flag {
+                    flag = condvar.wait(flag).unwrap();
+                }
+                seen.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        drop(pool);
+        assert_eq!(seen.load(Ordering::Relaxed), 1);
+    });
+}

@@ -4,14 +4,15 @@
 #   scripts/tsan.sh               # all integration and unit tests
 #   scripts/tsan.sh --test join   # one test file
 #
-# Suppressions (scripts/tsan.supp), and why: ThreadSanitizer does not model
-# stand-alone atomic fences. crossbeam-deque's Chase-Lev deque orders its
-# buffer accesses with fences (`fence(SeqCst)` in `pop`/`steal`, Release
-# fences in `push`), so TSan reports races on the buffer slots that cannot
-# happen; those reports are suppressed for crossbeam's deque only. pilfer's
-# own data (job closures and results, task results, scope panics) is handed
-# over through Release/Acquire operations, which TSan does model: races on
-# it are not suppressed.
+# Suppressions (scripts/tsan.supp), and why: in crossbeam-deque's Chase-Lev
+# deque a stealer reads a buffer slot before it claims the slot with a
+# compare-exchange, and throws the value away if it loses; the owner may be
+# writing that slot at the same time. That read is racy by design (and the
+# deque also orders its accesses with stand-alone fences, which TSan does not
+# model), so races inside the deque's buffer are suppressed, and nothing else.
+# pilfer's own data (job closures and results, task results, scope panics)
+# is handed over through Release/Acquire operations, which TSan does model:
+# races on it are reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +34,7 @@ export RUSTDOCFLAGS="-Zsanitizer=thread"
 export TSAN_OPTIONS="suppressions=$PWD/scripts/tsan.supp halt_on_error=1 second_deadlock_stack=1"
 # Separate target directory: sanitized and plain builds do not mix.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/tsan}"
-cargo +nightly test -Zbuild-std --target "$target" --tests "$@"
+# One test at a time per binary: several tests' pools (some with 512 MiB
+# stacks for deep recursion) at once exhaust TSan's shadow memory and end in
+# a SEGV inside TSan itself. Each test still runs all of its own threads.
+cargo +nightly test -Zbuild-std --target "$target" --tests "$@" -- --test-threads=1

@@ -122,7 +122,8 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Runs `handler(i)` on worker `i` as it exits, after the last job.
+    /// Runs `handler(i)` on worker `i` as it exits, after the last queued
+    /// job. Tasks the handler spawns run on that worker after it returns.
     pub fn exit_handler<F>(mut self, handler: F) -> Self
     where
         F: Fn(usize) + Send + Sync + 'static,
@@ -206,6 +207,9 @@ impl ThreadPoolBuilder {
                 requested: num_threads,
                 max: MAX_WORKERS,
             });
+        }
+        if self.max_pending == Some(0) {
+            return Err(BuildError::ZeroMaxPending);
         }
         Ok(PoolConfig {
             num_threads,

@@ -57,7 +57,12 @@ impl FrameStack {
     pub(crate) fn pop(&self, index: usize) -> bool {
         // SAFETY: as in `push`.
         let frames = unsafe { &mut *self.frames.get() };
-        debug_assert_eq!(frames.len(), index + 1, "join frames popped out of order");
+        // A real check, not a debug one: `set_len` below relies on it.
+        assert_eq!(
+            frames.len(),
+            index + 1,
+            "pilfer: join frames popped out of order"
+        );
         // SAFETY: `index < len` (the frame at `index` is the top one, pushed
         // by this caller and not popped since); `JobRef` is `Copy`.
         unsafe { frames.set_len(index) };

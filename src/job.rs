@@ -250,6 +250,11 @@ where
     unsafe fn execute(this: *const Self) {
         // SAFETY: see the impl's comment; the pointer is uniquely owned now.
         let this = unsafe { Box::from_raw(this.cast_mut()) };
+        // Every closure queued as a heap job contains its panics (spawn.rs,
+        // scope.rs, task.rs); one escaping would unwind through a worker
+        // with borrowed frames below it, so it is a bug worth an abort.
+        let abort = AbortIfPanic;
         (this.func)();
+        mem::forget(abort);
     }
 }

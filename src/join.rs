@@ -15,7 +15,6 @@ use crate::job::{JobRef, StackJob};
 use crate::latch::{Latch, SpinLatch};
 use crate::unwind::{self, Payload};
 use crate::worker::WorkerThread;
-use std::mem;
 
 /// Runs `a` and `b`, potentially in parallel, and returns both results.
 ///
@@ -23,6 +22,11 @@ use std::mem;
 /// stolen by another worker of that pool. Outside every pool, the call runs
 /// inside the global pool. A panic in either closure is re-raised here once
 /// both have finished (if both panic, `a`'s panic is the one re-raised).
+///
+/// `join` does not promise that `a` and `b` run at the same time: `b` is
+/// offered to thieves lazily, when one asks and this worker reaches its next
+/// `join`, and runs right here after `a` if nobody took it. So `a` must not
+/// block waiting for something only `b` does.
 ///
 /// ```
 /// fn fib(n: u64) -> u64 {
@@ -92,22 +96,16 @@ where
     A: FnOnce() -> RA,
     B: FnOnce() -> RB,
 {
-    // Holds `b` while `a` runs; if `a` unwinds, runs `b` before the unwinding
-    // goes on. (A guard rather than `catch_unwind`: nothing to carry back.)
-    struct RunOnUnwind<B: FnOnce() -> RB, RB>(Option<B>);
-    impl<B: FnOnce() -> RB, RB> Drop for RunOnUnwind<B, RB> {
-        fn drop(&mut self) {
-            if let Some(b) = self.0.take() {
-                // `a`'s panic is already unwinding; a panic of `b` is dropped.
-                let _ = unwind::halt_unwinding(b);
+    match unwind::halt_unwinding(a) {
+        Ok(result_a) => (result_a, b()),
+        Err(payload) => {
+            // `b` runs as it would on any other path: not during unwinding.
+            if let Err(second) = unwind::halt_unwinding(b) {
+                unwind::drop_payload(second);
             }
+            unwind::resume_unwinding(payload)
         }
     }
-    let mut guard = RunOnUnwind(Some(b));
-    let result_a = a();
-    let b = guard.0.take().expect("taken only here or on unwind");
-    mem::forget(guard);
-    (result_a, b())
 }
 
 /// `b`'s frame was published. Pops it back if no thief took it (returns
@@ -122,7 +120,8 @@ where
     while !job_b.latch.probe() {
         match worker.take_local_job() {
             Some(job) if job.same_job(&job_b_ref) => return true,
-            // Pushed after `b` (a spawn, an injector batch): run it here.
+            // Another job of this worker's (a spawn, an injector batch, or,
+            // once `b` was stolen, an older frame): run it here.
             Some(job) => worker.execute(job),
             None => {
                 worker.wait_until(&job_b.latch);
@@ -150,11 +149,15 @@ where
 {
     if worker.pop_frame(frame) || reclaim(worker, job_b, job_b_ref) {
         // SAFETY: as in `join_on`: nobody else can reach `job_b`.
-        let _ = unwind::halt_unwinding(|| unsafe { job_b.run_inline() });
+        if let Err(second) = unwind::halt_unwinding(|| unsafe { job_b.run_inline() }) {
+            unwind::drop_payload(second);
+        }
     } else {
         // SAFETY: `reclaim` returned after the latch was set; the result has
         // not been taken. Dropping it (a value or `b`'s panic) may panic.
-        let _ = unwind::halt_unwinding(|| drop(unsafe { job_b.take_result() }));
+        if let Err(second) = unwind::halt_unwinding(|| drop(unsafe { job_b.take_result() })) {
+            unwind::drop_payload(second);
+        }
     }
     unwind::resume_unwinding(payload)
 }

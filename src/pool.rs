@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 ///
 /// Dropping the pool (or calling [`shutdown`](ThreadPool::shutdown)) stops
 /// it taking new work, runs every task already accepted, and joins the
-/// workers.
+/// workers. Dropped on a worker thread (of this pool or another), it returns
+/// without waiting, since the pool's workers could be waiting on that very
+/// thread; they still run every accepted task, then exit.
 ///
 /// ```
 /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
@@ -204,7 +206,8 @@ impl ThreadPool {
     }
 
     /// Stops taking work, runs every task already accepted, and joins the
-    /// workers. Dropping the pool does the same.
+    /// workers; dropping the pool does the same. Called on a worker thread,
+    /// it does not wait (see [`ThreadPool`]).
     pub fn shutdown(self) {
         drop(self);
     }

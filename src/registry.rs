@@ -10,7 +10,7 @@ use crate::metrics::{Metrics, WorkerCounters};
 use crate::pin::{Placement, allowed_cores};
 use crate::queue::{GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
-use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Arc, Mutex, lock, thread};
 use crate::unwind::{self, Payload};
 use crate::worker::{self, WorkerThread};
@@ -26,7 +26,12 @@ pub(crate) struct Registry {
     slots: Box<[WorkerSlot]>,
     injector: GlobalQueue<JobRef>,
     pub(crate) sleep: Sleep,
+    /// Set when the pool starts shutting down.
     pub(crate) shutdown: ShutdownLatch,
+    /// Set when the pool has shut down: no job runs or is queued.
+    pub(crate) exit: ShutdownLatch,
+    /// Workers not (yet) idle in the shutdown phase (worker.rs, `finish`).
+    pub(crate) running: AtomicUsize,
     start_handler: Option<LifecycleHandler>,
     exit_handler: Option<LifecycleHandler>,
     panic_handler: Option<PanicHandler>,
@@ -82,6 +87,8 @@ impl Registry {
             injector: GlobalQueue::new(),
             sleep: Sleep::new(num_threads),
             shutdown: ShutdownLatch::new(),
+            exit: ShutdownLatch::new(),
+            running: AtomicUsize::new(num_threads),
             start_handler: config.start_handler.take(),
             exit_handler: config.exit_handler.take(),
             panic_handler: config.panic_handler.take(),
@@ -192,6 +199,12 @@ impl Registry {
         self.sleep.wake_all();
     }
 
+    /// Every worker is idle with nothing queued: let them all exit.
+    pub(crate) fn close(&self) {
+        self.exit.set();
+        self.sleep.wake_all();
+    }
+
     pub(crate) fn is_terminating(&self) -> bool {
         self.shutdown.probe()
     }
@@ -227,10 +240,16 @@ impl Registry {
     /// handler, if any. The standard panic hook has already printed it.
     pub(crate) fn handle_detached_panic(&self, payload: Payload) {
         self.detached_panics.fetch_add(1, Ordering::Relaxed);
-        if let Some(handler) = &self.panic_handler {
+        match &self.panic_handler {
             // A panicking handler must not take the worker down either; its
             // own payload is dropped (it was printed by the hook).
-            let _ = unwind::halt_unwinding(|| handler(payload));
+            Some(handler) => {
+                if let Err(second) = unwind::halt_unwinding(|| handler(payload)) {
+                    unwind::drop_payload(second);
+                }
+            }
+            // Even dropping a payload runs user code (its `Drop`).
+            None => unwind::drop_payload(payload),
         }
     }
 

@@ -82,7 +82,9 @@ impl<'scope> Scope<'scope> {
             .is_err()
         {
             // SAFETY: `boxed` was not stored; we still own it.
-            drop(unsafe { Box::from_raw(boxed) });
+            let payload = *unsafe { Box::from_raw(boxed) };
+            // Its `Drop` is user code: keep a panic in it from unwinding here.
+            unwind::drop_payload(payload);
         }
     }
 
@@ -97,7 +99,9 @@ impl<'scope> Scope<'scope> {
 impl Drop for Scope<'_> {
     fn drop(&mut self) {
         // Only reached with a stored panic if the owner itself unwound.
-        drop(self.take_panic());
+        if let Some(payload) = self.take_panic() {
+            unwind::drop_payload(payload);
+        }
     }
 }
 

@@ -91,6 +91,14 @@ where
     }
 }
 
+/// Runs a detached closure on the submitting thread (`CallerRuns`); its
+/// panic goes to this pool's handler, wherever the caller is.
+fn run_here<F: FnOnce()>(registry: &Registry, func: F) {
+    if let Err(payload) = unwind::halt_unwinding(func) {
+        registry.handle_detached_panic(payload);
+    }
+}
+
 fn into_job<F>(runner: F) -> crate::job::JobRef
 where
     F: FnOnce() + Send + 'static,
@@ -111,21 +119,27 @@ fn release_slot() {
         .release();
 }
 
-/// A detached closure, with its panic routed to the pool's handler. Runs on
-/// a worker, or on the submitting thread under `CallerRuns`.
+/// A detached closure queued on a pool, with its panic routed to the pool
+/// that runs it (the current worker's).
 fn detached<F>(func: F) -> impl FnOnce() + Send + 'static
 where
     F: FnOnce() + Send + 'static,
 {
     move || {
         if let Err(payload) = unwind::halt_unwinding(func) {
-            match WorkerThread::current() {
-                Some(worker) => worker.registry().handle_detached_panic(payload),
-                // Run by a producer under `CallerRuns`: the hook printed the
-                // panic; there is no pool at hand to count it in.
-                None => drop(payload),
-            }
+            unwind::report_detached_panic(payload);
         }
+    }
+}
+
+/// Runs a detached closure along `route`.
+fn spawn_along<F>(registry: &Registry, route: Route<'_>, func: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    match route {
+        Route::CallerRuns => run_here(registry, func),
+        route => dispatch(registry, route, detached(func)),
     }
 }
 
@@ -134,7 +148,7 @@ where
     F: FnOnce() + Send + 'static,
 {
     match admit(registry, Wait::Policy) {
-        Ok(route) => dispatch(registry, route, detached(func)),
+        Ok(route) => spawn_along(registry, route, func),
         // `spawn` takes `&ThreadPool`, so the pool cannot be shutting down
         // (it shuts down when dropped), and `Wait::Policy` never gives up.
         Err(_) => unreachable!("pilfer: spawn on a pool that is shutting down"),
@@ -151,7 +165,7 @@ where
 {
     match admit(registry, wait) {
         Ok(route) => {
-            dispatch(registry, route, detached(func));
+            spawn_along(registry, route, func);
             Ok(())
         }
         Err(rejected) => Err(rejected.with(func)),

@@ -35,8 +35,6 @@ pub(crate) struct TaskInner<T> {
 // `latch.set()` (Release), and read once by the joiner after seeing the latch
 // set (Acquire); no other access exists. `T: Send` lets the value cross over.
 unsafe impl<T: Send> Sync for TaskInner<T> {}
-// SAFETY: as above; the inner value is only ever moved out by one thread.
-unsafe impl<T: Send> Send for TaskInner<T> {}
 
 impl<T> Task<T> {
     /// Waits for the closure to finish and returns its value, or `Err` with

@@ -3,7 +3,7 @@
 
 use crate::frames::FrameStack;
 use crate::job::JobRef;
-use crate::latch::SleepLatch;
+use crate::latch::{Latch, SleepLatch};
 use crate::metrics::bump;
 use crate::queue::{LocalQueue, Steal};
 use crate::registry::{Registry, WorkerSlot};
@@ -101,28 +101,28 @@ impl WorkerThread {
     }
 
     /// Records a join frame. Publishes the oldest private frame if a thief
-    /// asked, and always publishes a task's outermost frame: it is the
-    /// largest piece of work, and publishing it at once lets an idle peer
-    /// start on it without waiting to be asked.
+    /// asked, and always within the first `EAGER_DEPTH` frames of this
+    /// worker's stack (a task's outermost joins when it runs from the main
+    /// loop; frames of a task run inside a wait sit above the waiter's).
     #[inline]
     pub(crate) fn push_frame(&self, job: JobRef) -> usize {
         let index = self.frames.push(job);
         if index < EAGER_DEPTH {
-            self.answer_publish_request();
+            self.publish_oldest_frame();
         } else {
-            self.answer_publish_request_if_any();
+            self.publish_if_requested();
         }
         index
     }
 
     /// Publishes the oldest private frame if a thief asked for work.
     #[inline]
-    pub(crate) fn answer_publish_request_if_any(&self) {
+    fn publish_if_requested(&self) {
         // SAFETY: points into `self.registry`, which `self` keeps alive.
         let publish_request = unsafe { &*self.publish_request };
         // Relaxed: see `WorkerSlot::request_publication`.
         if publish_request.load(Ordering::Relaxed) {
-            self.answer_publish_request();
+            self.publish_oldest_frame();
         }
     }
 
@@ -133,10 +133,12 @@ impl WorkerThread {
     }
 
     /// Publishes the oldest private frame, clearing any request.
-    #[cold]
     #[inline(never)]
-    fn answer_publish_request(&self) {
-        self.slot().publish_request.store(false, Ordering::Relaxed);
+    fn publish_oldest_frame(&self) {
+        let publish_request = &self.slot().publish_request;
+        if publish_request.load(Ordering::Relaxed) {
+            publish_request.store(false, Ordering::Relaxed);
+        }
         if let Some(job) = self.frames.publish_oldest() {
             self.push(job);
         }
@@ -151,6 +153,54 @@ impl WorkerThread {
         }
         if any {
             self.registry.sleep.notify_new_work();
+        }
+    }
+
+    /// The shutdown phase: runs queued jobs until no worker runs a job and
+    /// no queue holds one. A worker may not leave as soon as *it* finds
+    /// nothing: a job still running elsewhere may queue more work and wait
+    /// for it.
+    ///
+    /// `registry.running` counts the workers not idle in this phase; a
+    /// worker counts itself back in *before* it looks for work. The worker
+    /// that counts itself out last checks the queues: nothing can be queued
+    /// unseen, since every push came from a worker that was counted then,
+    /// and the AcqRel read-modify-writes on `running` carry each push to
+    /// that last check. Empty queues there mean the pool is done.
+    fn finish(&self) {
+        let registry = &*self.registry;
+        let sleep = &registry.sleep;
+        loop {
+            // Counted as running here.
+            self.drain();
+            let mut last = registry.running.fetch_sub(1, Ordering::AcqRel) == 1;
+            loop {
+                if last && !registry.has_work() {
+                    registry.close();
+                    return;
+                }
+                if registry.exit.probe() {
+                    return;
+                }
+                registry.running.fetch_add(1, Ordering::AcqRel);
+                if let Some(job) = self.find_work() {
+                    self.execute(job);
+                    break;
+                }
+                last = registry.running.fetch_sub(1, Ordering::AcqRel) == 1;
+                if !last {
+                    // Others still run: sleep until one of them queues
+                    // work, or the last one closes the pool.
+                    sleep.start_searching();
+                    sleep.sleep(
+                        self.index,
+                        &registry.exit,
+                        || registry.has_work(),
+                        || bump(&self.slot().counters.parks),
+                    );
+                    sleep.stop_searching(|| registry.has_work());
+                }
+            }
         }
     }
 
@@ -172,7 +222,8 @@ impl WorkerThread {
     }
 
     /// Looks for work: own deque, then a batch from the injector, then a
-    /// peer's deque starting at a random victim.
+    /// batch from a peer's deque (starting at a random victim), raising the
+    /// publish request of every peer found empty.
     #[inline]
     pub(crate) fn find_work(&self) -> Option<JobRef> {
         self.take_local_job()
@@ -313,11 +364,8 @@ pub(crate) fn main_loop(
     WORKER_THREAD.with(|cell| cell.set(&worker));
     worker.registry.run_start_handler(index);
 
-    let shutdown = &worker.registry.shutdown;
-    worker.wait_until(shutdown);
-    // Shutting down: run whatever is still queued before exiting. A job run
-    // here may queue more; this worker then finds it on the next turn.
-    worker.drain();
+    worker.wait_until(&worker.registry.shutdown);
+    worker.finish();
     worker.registry.run_exit_handler(index);
     // The exit handler may have spawned tasks onto this worker's deque.
     worker.drain();
