@@ -69,7 +69,12 @@ pub enum FullPolicy {
 pub enum TrySpawnError<F> {
     /// The pool holds `max_pending` tasks that have not started.
     Full(F),
-    /// The pool is shutting down and takes no new work.
+    /// The pool is shutting down and takes no new work from outside.
+    ///
+    /// With today's API a pool only shuts down when its last handle is
+    /// dropped, so a caller holding a `&ThreadPool` never sees this; it is
+    /// here so that callers handle it should shutdown become reachable
+    /// while handles exist.
     ShutDown(F),
 }
 

@@ -90,7 +90,16 @@ where
             inner
                 .result
                 .with_mut(|slot| unsafe { *slot = Some(result) });
-            inner.latch.set();
+            // Setting the latch may drop the last reference to the waiter's
+            // pool, and dropping `inner` the result of a task nobody joins:
+            // both run user `Drop` code, whose panic must not escape a job.
+            let finish = unwind::halt_unwinding(move || {
+                inner.latch.set();
+                drop(inner);
+            });
+            if let Err(payload) = finish {
+                unwind::report_detached_panic(payload);
+            }
         }
     };
     (Task { inner }, runner)
