@@ -122,6 +122,9 @@ impl Registry {
                 Ok(Ok(handle)) => handles.push(handle),
                 failed => {
                     // Stop the workers already started before reporting.
+                    // Only they take part in the shutdown count; the store
+                    // is published to them by the shutdown latch's Release.
+                    registry.running.store(handles.len(), Ordering::Relaxed);
                     registry.terminate();
                     for handle in handles {
                         let _ = handle.join();
