@@ -64,11 +64,9 @@ mod imp {
     pub(crate) struct StealQueue<T>(deque::Stealer<T>);
 
     impl<T> StealQueue<T> {
-        /// Moves up to half of the items (at most 32) into `dest` and
-        /// returns one of them.
         #[inline]
-        pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
-            convert(self.0.steal_batch_and_pop(&dest.0))
+        pub(crate) fn steal(&self) -> Steal<T> {
+            convert(self.0.steal())
         }
 
         pub(crate) fn is_empty(&self) -> bool {
@@ -145,8 +143,11 @@ mod imp {
     pub(crate) struct StealQueue<T>(Arc<Mutex<VecDeque<T>>>);
 
     impl<T> StealQueue<T> {
-        pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
-            move_batch(&self.0, dest)
+        pub(crate) fn steal(&self) -> Steal<T> {
+            match lock(&self.0).pop_front() {
+                Some(item) => Steal::Success(item),
+                None => Steal::Empty,
+            }
         }
 
         pub(crate) fn is_empty(&self) -> bool {
@@ -155,8 +156,7 @@ mod imp {
     }
 
     /// Takes the oldest item of `source` and moves up to `BATCH - 1` more
-    /// (at most half of what is left) to `dest`. The two locks are never held
-    /// together: two workers stealing from each other must not deadlock.
+    /// (at most half of what is left) to `dest`, never holding both locks.
     fn move_batch<T>(source: &Mutex<VecDeque<T>>, dest: &LocalQueue<T>) -> Steal<T> {
         let (first, batch) = {
             let mut items = lock(source);
