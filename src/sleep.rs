@@ -273,11 +273,4 @@ impl Sleep {
                 .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
         }
     }
-
-    /// (searching, sleeping), for tests and debugging.
-    #[allow(dead_code)]
-    pub(crate) fn counts(&self) -> (usize, usize) {
-        let counts = self.counts.load(Ordering::SeqCst);
-        (searching(counts), sleeping(counts))
-    }
 }
