@@ -13,6 +13,14 @@
 //! (`wait_until`) it publishes all of them, so nothing stays hidden while it
 //! waits.
 //!
+//! Only the oldest few pending joins of a worker's path are recorded here
+//! (`OPEN_FRAME_LIMIT` in worker.rs): while that many are open, a deeper
+//! `join` records nothing and calls both halves in order, unless a thief
+//! asked for work, in which case it records its frame and the request
+//! publishes the oldest private one. Recording every join would cost a few
+//! nanoseconds each for frames that hold the smallest pieces of work and
+//! that, being the newest, a request would never pick.
+//!
 //! Frames are published oldest first, so at any time the published ones are
 //! a prefix of the stack, `frames[..published]`. A `join` returning to its
 //! frame at index `i` finds it private exactly when `i >= published`.
@@ -72,6 +80,13 @@ impl FrameStack {
         } else {
             true
         }
+    }
+
+    /// How many frames are open (recorded and not yet popped).
+    #[inline]
+    pub(crate) fn open(&self) -> usize {
+        // SAFETY: as in `push`.
+        unsafe { (*self.frames.get()).len() }
     }
 
     /// Marks the oldest private frame as published and returns it.

@@ -1,10 +1,12 @@
 //! `join`: run two closures, potentially in parallel.
 //!
-//! `join(a, b)` records `b` as a private frame (frames.rs), runs `a` on the
-//! calling worker, then takes `b` back:
+//! Most joins record nothing: when the worker already has its quota of open
+//! frames and no thief asked for work, `join` calls `a`, then `b` — the
+//! common, cheapest case (frames.rs says why). Otherwise `join(a, b)`
+//! records `b` as a frame, runs `a` on the calling worker, then takes `b`
+//! back:
 //!
-//! * still private (nobody asked for work): call it inline — the common,
-//!   cheap case;
+//! * still private (nobody asked for work): call it inline;
 //! * published but still in this worker's deque: pop it and call it inline;
 //! * stolen: run other work until the thief sets `b`'s latch.
 //!
@@ -60,9 +62,23 @@ where
     RA: Send,
     RB: Send,
 {
-    if worker.is_alone() {
-        return join_alone(a, b);
+    if worker.wants_frame() {
+        join_with_frame(worker, a, b)
+    } else {
+        join_in_order(a, b)
     }
+}
+
+/// The `join` that records `b` as a frame (module docs). Kept out of line so
+/// that the common frame-less path stays small where `join` is inlined.
+#[inline(never)]
+fn join_with_frame<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
     let job_b = StackJob::new(b, SpinLatch::new(worker.index()));
     // SAFETY: `job_b` stays in this frame until it has been taken back or
     // its latch is set: every path below (the panic path included) ends in
@@ -86,12 +102,12 @@ where
     (result_a, result_b)
 }
 
-/// `join` on the only worker of a pool: no thief can exist, so there is
-/// nothing to record or publish. The halves run one after the other, with
-/// the same panic behaviour as the general path (`b` runs even if `a`
-/// panicked, then `a`'s panic is re-raised).
+/// A `join` that records no frame (deep in a worker's joins, or on a pool's
+/// only worker): nobody can take `b`, so the halves run one after the
+/// other, with the same panic behaviour as the general path (`b` runs even
+/// if `a` panicked, then `a`'s panic is re-raised).
 #[inline]
-fn join_alone<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+fn join_in_order<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA,
     B: FnOnce() -> RB,

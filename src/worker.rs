@@ -32,6 +32,17 @@ const YIELD_ROUNDS: u32 = 0;
 /// should not have to wait for the owner's next `join` to get one.
 const EAGER_DEPTH: usize = 4;
 
+/// A `join` records a frame only while fewer than this many frames are open
+/// on its worker (joins whose `b` has not been taken back), or when a thief
+/// asked for work; otherwise it calls both halves in order. The open frames
+/// are the oldest on the worker's path, its largest pieces of work: the
+/// first `EAGER_DEPTH` are published, the rest wait privately for a
+/// request. A frame deeper down would hold a small piece that only a
+/// request could publish, and a request is answered at the next `join`
+/// anyway (by recording that one), so recording it would be pure cost: with
+/// 8 open frames, fib(30) records about one join in twelve.
+const OPEN_FRAME_LIMIT: usize = 8;
+
 /// The per-thread state of a worker. It lives on the worker's stack for the
 /// thread's whole life; a thread-local pointer finds it.
 pub(crate) struct WorkerThread {
@@ -41,8 +52,9 @@ pub(crate) struct WorkerThread {
     rng: XorShift64Star,
     /// This worker's `publish_request` flag in `registry` (read per join).
     publish_request: *const AtomicBool,
-    /// Whether this is its pool's only worker (nobody can steal from it).
-    alone: bool,
+    /// Joins record frames while fewer are open (`OPEN_FRAME_LIMIT`), or
+    /// when asked; 0 for its pool's only worker, which no thief can ask.
+    open_frame_limit: usize,
     registry: Arc<Registry>,
 }
 
@@ -76,10 +88,21 @@ impl WorkerThread {
         self.index
     }
 
-    /// Whether this worker is its pool's only one.
+    /// Whether a `join` here should record a frame for its second half:
+    /// while few frames are open, or when a thief asked for work (see
+    /// `OPEN_FRAME_LIMIT`). Otherwise the join runs both halves in order.
     #[inline]
-    pub(crate) fn is_alone(&self) -> bool {
-        self.alone
+    pub(crate) fn wants_frame(&self) -> bool {
+        self.frames.open() < self.open_frame_limit || self.publication_requested()
+    }
+
+    /// Whether a thief asked this worker to publish a frame.
+    #[inline]
+    fn publication_requested(&self) -> bool {
+        // SAFETY: points into `self.registry`, which `self` keeps alive.
+        let publish_request = unsafe { &*self.publish_request };
+        // Relaxed: see `WorkerSlot::request_publication`.
+        publish_request.load(Ordering::Relaxed)
     }
 
     #[inline]
@@ -118,10 +141,7 @@ impl WorkerThread {
     /// Publishes the oldest private frame if a thief asked for work.
     #[inline]
     fn publish_if_requested(&self) {
-        // SAFETY: points into `self.registry`, which `self` keeps alive.
-        let publish_request = unsafe { &*self.publish_request };
-        // Relaxed: see `WorkerSlot::request_publication`.
-        if publish_request.load(Ordering::Relaxed) {
+        if self.publication_requested() {
             self.publish_oldest_frame();
         }
     }
@@ -360,7 +380,11 @@ pub(crate) fn main_loop(
         index,
         rng: XorShift64Star::new(index as u64),
         publish_request: &*registry.slots()[index].publish_request,
-        alone: registry.num_threads() == 1,
+        open_frame_limit: if registry.num_threads() == 1 {
+            0
+        } else {
+            OPEN_FRAME_LIMIT
+        },
         registry,
     };
     WORKER_THREAD.with(|cell| cell.set(&worker));

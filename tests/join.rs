@@ -307,6 +307,44 @@ fn panic_in_stolen_b_crosses_to_the_caller() {
     assert_eq!(pool.install(|| fib(18)), fib_sequential(18), "pool broken");
 }
 
+/// Opens `depth` nested joins with empty second halves, then calls `inner`
+/// inside the innermost `a`.
+fn nested_joins(depth: usize, inner: &(dyn Fn() + Sync)) {
+    if depth == 0 {
+        inner();
+    } else {
+        pilfer::join(|| nested_joins(depth - 1, inner), || ());
+    }
+}
+
+/// Past a worker's quota of open frames a `join` records nothing unless a
+/// thief is asking; a thief's request must still be answered there. With
+/// twelve joins open above (more than the quota; their `b`s are empty), the
+/// joins of a loop must soon hand a `b` to the other worker.
+#[test]
+fn joins_past_the_open_frame_quota_still_feed_a_thief() {
+    let pool = pool(2);
+    let stolen = pool.install(|| {
+        let caller = thread::current().id();
+        let stolen = AtomicBool::new(false);
+        nested_joins(12, &|| {
+            let start = Instant::now();
+            while !stolen.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(10) {
+                pilfer::join(thread::yield_now, || {
+                    if thread::current().id() != caller {
+                        stolen.store(true, Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        stolen.into_inner()
+    });
+    assert!(
+        stolen,
+        "no `b` past the open-frame quota reached the idle worker in 10 s"
+    );
+}
+
 /// Many joins panicking inside a recursive tree: every one reaches its
 /// caller, and the pool stays usable.
 #[test]
