@@ -7,9 +7,11 @@
 //! ```
 //!
 //! The workloads are shared with the criterion benches
-//! (`benches/workloads/mod.rs`). Each measurement builds its own pool (the
-//! only one alive), takes one warm-up sample and reports the median of the
-//! timed samples; wake latency reports percentiles of many samples instead.
+//! (`benches/workloads/mod.rs`). The pools of a table take turns over a few
+//! rounds (`--rounds`); each round builds a fresh pool (the only one alive)
+//! and takes one warm-up sample before its timed ones. A table reports the
+//! median of each pool's samples from all rounds; wake latency reports
+//! percentiles of many samples instead.
 
 #[path = "../benches/workloads/mod.rs"]
 mod workloads;
@@ -62,9 +64,9 @@ fn run_all(options: &Options) -> Vec<Table> {
     let steps = options
         .workloads
         .iter()
-        .map(|&id| steps(id, options.threads.len()))
+        .map(|&id| steps(id, options.threads.len(), options.rounds))
         .sum();
-    let mut runner = Runner::new(options.runs, steps);
+    let mut runner = Runner::new(options.runs, options.rounds, steps);
     let mut tables = Vec::new();
     for &id in &options.workloads {
         let new_tables = run(id, &sizes, options, &mut runner);
@@ -140,32 +142,38 @@ fn print_header(options: &Options) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<String> = options.threads.iter().map(usize::to_string).collect();
     println!(
-        "pilfer vs rayon (and chili on fib and tree): threads {}; median of {} runs after a warm-up; \
-         {cores} cores available{}\n",
+        "pilfer vs rayon (and chili on fib and tree): threads {}; median of {} runs in {} rounds \
+         (pools taking turns, a fresh pool and a warm-up per round); {cores} cores available{}\n",
         threads.join(","),
-        options.runs,
+        options.runs.div_ceil(options.rounds) * options.rounds,
+        options.rounds,
         if options.quick { "; quick sizes" } else { "" },
     );
 }
 
-/// How many measurements `id` takes at `threads` thread counts.
-fn steps(id: WorkloadId, threads: usize) -> usize {
+/// How many measurements `id` takes at `threads` thread counts, each pool
+/// measured in `rounds` rounds.
+fn steps(id: WorkloadId, threads: usize, rounds: usize) -> usize {
+    let pools = threads * rounds;
     match id {
-        WorkloadId::Fib => 1 + 3 * threads,
+        WorkloadId::Fib => 1 + 3 * pools,
         // Two walks of the tree: left half first, and right half first.
-        WorkloadId::Tree => 2 * (1 + 3 * threads),
-        WorkloadId::Raw => 1 + 2 * threads,
+        WorkloadId::Tree => 2 * (1 + 3 * pools),
+        WorkloadId::Raw => 1 + 2 * pools,
         WorkloadId::Spawn
         | WorkloadId::Scope
         | WorkloadId::Qsort
         | WorkloadId::Wake
-        | WorkloadId::Idle => 2 * threads,
+        | WorkloadId::Idle => 2 * pools,
     }
 }
 
 fn run(id: WorkloadId, sizes: &Sizes, options: &Options, r: &mut Runner) -> Vec<Table> {
     let threads = &options.threads[..];
-    let median = format!("median of {} runs", options.runs);
+    let median = format!(
+        "median of {} runs",
+        r.runs().div_ceil(r.rounds()) * r.rounds()
+    );
     let table = |title: String, unit| Table::new(id.name(), title, median.clone(), unit);
     match id {
         WorkloadId::Fib => {
@@ -244,9 +252,14 @@ where
 {
     let mut table = table.with_pools(&[Pilfer::NAME, Rayon::NAME]);
     for &n in threads {
-        let pilfer = r.median::<Pilfer>(&table.key, n, workload);
-        let rayon = r.median::<Rayon>(&table.key, n, workload);
-        table.push(n, &[pilfer, rayon]);
+        let key = &table.key;
+        let samples = r.interleaved(r.runs(), |r, count| {
+            [
+                r.on_new_pool::<Pilfer>(key, n, count, workload),
+                r.on_new_pool::<Rayon>(key, n, count, workload),
+            ]
+        });
+        table.push(n, &samples.each_ref().map(|s| runner::median(s)));
     }
     table
 }
@@ -258,10 +271,15 @@ where
 {
     let mut table = table.with_pools(&[Pilfer::NAME, Rayon::NAME, Chili::NAME]);
     for &n in threads {
-        let pilfer = r.median::<Pilfer>(&table.key, n, workload);
-        let rayon = r.median::<Rayon>(&table.key, n, workload);
-        let chili = r.median::<Chili>(&table.key, n, workload);
-        table.push(n, &[pilfer, rayon, chili]);
+        let key = &table.key;
+        let samples = r.interleaved(r.runs(), |r, count| {
+            [
+                r.on_new_pool::<Pilfer>(key, n, count, workload),
+                r.on_new_pool::<Rayon>(key, n, count, workload),
+                r.on_new_pool::<Chili>(key, n, count, workload),
+            ]
+        });
+        table.push(n, &samples.each_ref().map(|s| runner::median(s)));
     }
     table
 }
@@ -272,17 +290,24 @@ fn wake(r: &mut Runner, threads: &[usize], samples: usize) -> [Table; 2] {
     let mut tables = ["p50", "p99"].map(|p| {
         let title =
             format!("wake latency {p}: spawn on a pool idle for {idle_ms} ms to task start");
-        let statistic = format!("{p} of {samples} samples");
+        let taken = samples.div_ceil(r.rounds()) * r.rounds();
+        let statistic = format!("{p} of {taken} samples");
         Table::new(&format!("wake-{p}"), title, statistic, Unit::Micros)
             .with_pools(&[Pilfer::NAME, Rayon::NAME])
             .not_run_time()
     });
     let mut wake = WakeLatency::new(workloads::WAKE_IDLE);
     for &n in threads {
-        let [pilfer_p50, pilfer_p99] = r.percentiles::<Pilfer>("wake", n, samples, &mut wake);
-        let [rayon_p50, rayon_p99] = r.percentiles::<Rayon>("wake", n, samples, &mut wake);
-        tables[0].push(n, &[pilfer_p50, rayon_p50]);
-        tables[1].push(n, &[pilfer_p99, rayon_p99]);
+        let [pilfer, rayon] = r.interleaved(samples, |r, count| {
+            [
+                r.on_new_pool::<Pilfer>("wake", n, count, &mut wake),
+                r.on_new_pool::<Rayon>("wake", n, count, &mut wake),
+            ]
+        });
+        for (table, pct) in tables.iter_mut().zip([50, 99]) {
+            let at = |samples: &[_]| runner::percentile(samples, pct);
+            table.push(n, &[at(&pilfer), at(&rayon)]);
+        }
     }
     tables
 }

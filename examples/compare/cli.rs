@@ -4,19 +4,24 @@ use std::path::PathBuf;
 use std::thread;
 
 pub const USAGE: &str = "\
-usage: compare [--quick] [--threads 1,2,4] [--only fib,tree,...] [--runs N] [--svg PATH]
+usage: compare [--quick] [--threads 1,2,4] [--only fib,tree,...] [--runs N] [--rounds N] [--svg PATH]
 
   --quick          fewer runs and smaller inputs (under a minute on 2 cores)
   --threads LIST   thread counts to measure
                    (default: 1, 2, 4, ... up to the available cores, and their count)
   --only LIST      workloads to run, of: fib, tree, spawn, scope, qsort, wake, idle, raw
-  --runs N         timed runs per median, after one warm-up (default 7; 3 with --quick)
+  --runs N         timed runs per median (default 9; 3 with --quick)
+  --rounds N       spread each pool's runs over N rounds, the pools taking
+                   turns, each round on a fresh pool after one warm-up
+                   (default 3; 1 with --quick)
   --svg PATH       where to write the speed-up chart (default target/compare.svg)
   -h, --help       print this help";
 
 const DEFAULT_SVG: &str = "target/compare.svg";
-const DEFAULT_RUNS: usize = 7;
+const DEFAULT_RUNS: usize = 9;
 const QUICK_RUNS: usize = 3;
+const DEFAULT_ROUNDS: usize = 3;
+const QUICK_ROUNDS: usize = 1;
 
 /// The workloads, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +71,8 @@ pub struct Options {
     /// In [`WorkloadId::ALL`] order, without duplicates.
     pub workloads: Vec<WorkloadId>,
     pub runs: usize,
+    /// At most `runs`.
+    pub rounds: usize,
     pub svg: PathBuf,
 }
 
@@ -81,6 +88,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut threads = None;
     let mut workloads = None;
     let mut runs = None;
+    let mut rounds = None;
     let mut svg = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -103,16 +111,25 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--quick" => quick = true,
             "--threads" => threads = Some(parse_threads(&value()?)?),
             "--only" => workloads = Some(parse_workloads(&value()?)?),
-            "--runs" => runs = Some(parse_runs(&value()?)?),
+            "--runs" => runs = Some(parse_count("--runs", &value()?)?),
+            "--rounds" => rounds = Some(parse_count("--rounds", &value()?)?),
             "--svg" => svg = Some(PathBuf::from(value()?)),
             _ => return Err(format!("unknown argument {flag:?}")),
         }
+    }
+    let runs = runs.unwrap_or(if quick { QUICK_RUNS } else { DEFAULT_RUNS });
+    let rounds = rounds.unwrap_or(if quick { QUICK_ROUNDS } else { DEFAULT_ROUNDS });
+    if rounds > runs {
+        return Err(format!(
+            "--rounds {rounds} is more than --runs {runs}: every round needs a run"
+        ));
     }
     Ok(Command::Run(Options {
         quick,
         threads: threads.unwrap_or_else(default_threads),
         workloads: workloads.unwrap_or_else(|| WorkloadId::ALL.to_vec()),
-        runs: runs.unwrap_or(if quick { QUICK_RUNS } else { DEFAULT_RUNS }),
+        runs,
+        rounds,
         svg: svg.unwrap_or_else(|| PathBuf::from(DEFAULT_SVG)),
     }))
 }
@@ -157,9 +174,9 @@ fn parse_workloads(list: &str) -> Result<Vec<WorkloadId>, String> {
         .collect())
 }
 
-fn parse_runs(value: &str) -> Result<usize, String> {
+fn parse_count(flag: &str, value: &str) -> Result<usize, String> {
     match value.trim().parse() {
-        Ok(runs) if runs > 0 => Ok(runs),
-        _ => Err(format!("--runs: {value:?} is not a positive integer")),
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(format!("{flag}: {value:?} is not a positive integer")),
     }
 }

@@ -1,5 +1,7 @@
-//! Taking measurements: one pool at a time, a warm-up, then the median (or
-//! percentiles) of several samples; a progress line on stderr.
+//! Taking measurements: the pools of a comparison take turns over several
+//! rounds, each round on a fresh pool (the only one alive) with a warm-up,
+//! so that a slow minute on a shared machine hits every pool alike; then
+//! the median (or percentiles) of all samples; a progress line on stderr.
 
 use crate::workloads::{ForkPool, Workload};
 use std::io::{self, IsTerminal, Write};
@@ -7,34 +9,71 @@ use std::time::Duration;
 
 pub struct Runner {
     runs: usize,
+    rounds: usize,
     progress: Progress,
 }
 
 impl Runner {
-    /// A runner taking `runs` timed samples per median, expecting
-    /// `total_steps` measurements in all (for the progress line).
-    pub fn new(runs: usize, total_steps: usize) -> Self {
+    /// A runner taking `runs` timed samples per median, spread over `rounds`
+    /// rounds, expecting `total_steps` measurements in all (for the
+    /// progress line; a pool measured in three rounds counts three).
+    pub fn new(runs: usize, rounds: usize, total_steps: usize) -> Self {
         Runner {
             runs,
+            rounds,
             progress: Progress::new(total_steps),
         }
     }
 
-    /// The median of `workload` on a new `threads`-thread pool of type `P`.
-    /// The pool is the only one alive, and is dropped before returning.
-    pub fn median<P: ForkPool>(
+    /// Timed samples per median.
+    pub fn runs(&self) -> usize {
+        self.runs
+    }
+
+    /// Rounds per comparison.
+    pub fn rounds(&self) -> usize {
+        self.rounds
+    }
+
+    /// About `count` samples of each of `K` pools, taken in rounds: `round`
+    /// measures every pool once, in order, taking the given number of
+    /// samples of each (`count` split evenly, rounded up). Returns each
+    /// pool's samples from all rounds, sorted.
+    pub fn interleaved<const K: usize>(
+        &mut self,
+        count: usize,
+        mut round: impl FnMut(&mut Self, usize) -> [Vec<Duration>; K],
+    ) -> [Vec<Duration>; K] {
+        let per_round = count.div_ceil(self.rounds);
+        let mut all: [Vec<Duration>; K] = std::array::from_fn(|_| Vec::new());
+        for _ in 0..self.rounds {
+            for (pool, samples) in all.iter_mut().zip(round(self, per_round)) {
+                pool.extend(samples);
+            }
+        }
+        for samples in &mut all {
+            samples.sort_unstable();
+        }
+        all
+    }
+
+    /// `count` samples of `workload` on a new `threads`-thread pool of type
+    /// `P`, after one warm-up. The pool is the only one alive, and is
+    /// dropped (its threads gone) before returning.
+    pub fn on_new_pool<P: ForkPool>(
         &mut self,
         key: &str,
         threads: usize,
+        count: usize,
         workload: &mut impl Workload<P>,
-    ) -> Duration {
+    ) -> Vec<Duration> {
         self.progress
             .step(&format!("{key} {} t={threads}", P::NAME));
         let pool = P::with_threads(threads);
-        let samples = self.samples(&pool, workload, self.runs);
+        let samples = self.samples(&pool, workload, count);
         drop(pool);
         settle();
-        median(samples)
+        samples
     }
 
     /// The median of `workload` on `pool` (a serial or OS-thread baseline).
@@ -45,25 +84,7 @@ impl Runner {
         workload: &mut impl Workload<P>,
     ) -> Duration {
         self.progress.step(label);
-        median(self.samples(pool, workload, self.runs))
-    }
-
-    /// The 50th and 99th percentiles of `count` samples of `workload` on a
-    /// new `threads`-thread pool of type `P`.
-    pub fn percentiles<P: ForkPool>(
-        &mut self,
-        key: &str,
-        threads: usize,
-        count: usize,
-        workload: &mut impl Workload<P>,
-    ) -> [Duration; 2] {
-        self.progress
-            .step(&format!("{key} {} t={threads}", P::NAME));
-        let pool = P::with_threads(threads);
-        let samples = self.samples(&pool, workload, count);
-        drop(pool);
-        settle();
-        [percentile(&samples, 50), percentile(&samples, 99)]
+        median(&self.samples(pool, workload, self.runs))
     }
 
     /// Erases the progress line, before printing results.
@@ -80,7 +101,6 @@ impl Runner {
     }
 }
 
-/// The median of sorted, non-empty samples.
 /// Waits (up to a second) until the threads of a dropped pool are gone, so
 /// they cannot take CPU from the next measurement: rayon's threads exit
 /// after its `ThreadPool` is dropped, not before. Uses the process's thread
@@ -106,7 +126,8 @@ fn process_threads() -> Option<usize> {
         .find_map(|line| line.strip_prefix("Threads:")?.trim().parse().ok())
 }
 
-fn median(sorted: Vec<Duration>) -> Duration {
+/// The median of sorted, non-empty samples.
+pub fn median(sorted: &[Duration]) -> Duration {
     let middle = sorted.len() / 2;
     if sorted.len() % 2 == 1 {
         sorted[middle]
@@ -116,7 +137,7 @@ fn median(sorted: Vec<Duration>) -> Duration {
 }
 
 /// The `pct`-th percentile of sorted, non-empty samples (nearest rank).
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
+pub fn percentile(sorted: &[Duration], pct: usize) -> Duration {
     let rank = (sorted.len() * pct).div_ceil(100).max(1);
     sorted[rank - 1]
 }
