@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// Work sizes: small under Miri, larger natively.
-const FIB_N: u64 = if cfg!(miri) { 8 } else { 20 };
+// Work sizes: small under Miri, larger natively. Under Miri, fib still
+// nests 11 first halves: past the limit on open join frames, where a join
+// records a frame only when a thief asks.
+const FIB_N: u64 = if cfg!(miri) { 12 } else { 20 };
 const TASKS: usize = if cfg!(miri) { 16 } else { 2_000 };
 const ROUNDS: usize = if cfg!(miri) { 2 } else { 20 };
 
