@@ -139,16 +139,31 @@ impl Sizes {
 }
 
 fn print_header(options: &Options) {
+    if let Some(model) = cpu_model() {
+        println!("machine: {model}");
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<String> = options.threads.iter().map(usize::to_string).collect();
     println!(
-        "pilfer vs rayon (and chili on fib and tree): threads {}; median of {} runs in {} rounds \
+        "pilfer vs rayon (and chili on fib and tree): threads {}; median of {} runs in {} \
          (pools taking turns, a fresh pool and a warm-up per round); {cores} cores available{}\n",
         threads.join(","),
         options.runs.div_ceil(options.rounds) * options.rounds,
-        options.rounds,
+        match options.rounds {
+            1 => "1 round".to_owned(),
+            rounds => format!("{rounds} rounds"),
+        },
         if options.quick { "; quick sizes" } else { "" },
     );
+}
+
+/// The processor's model name, where the OS tells (Linux), so that a saved
+/// output says which machine gave it.
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
+        .map(|(_, model)| model.trim().to_owned())
 }
 
 /// How many measurements `id` takes at `threads` thread counts, each pool
