@@ -13,13 +13,13 @@
 //! (`wait_until`) it publishes all of them, so nothing stays hidden while it
 //! waits.
 //!
-//! Only the oldest few pending joins of a worker's path are recorded here
-//! (`OPEN_FRAME_LIMIT` in worker.rs): while that many are open, a deeper
-//! `join` records nothing and calls both halves in order, unless a thief
-//! asked for work, in which case it records its frame and the request
-//! publishes the oldest private one. Recording every join would cost a few
-//! nanoseconds each for frames that hold the smallest pieces of work and
-//! that, being the newest, a request would never pick.
+//! Only a job's oldest few pending joins are recorded here (its window,
+//! `OPEN_FRAME_LIMIT` in worker.rs); past them a `join` records nothing and
+//! calls both halves in order, unless a thief asked for work: then it
+//! records its frame, and the request publishes the oldest private one.
+//! Recording every join would cost a few nanoseconds each; the price of not
+//! doing so is that once a window's frames are all published, requests are
+//! answered with smaller pieces (the current join's `b`).
 //!
 //! Frames are published oldest first, so at any time the published ones are
 //! a prefix of the stack, `frames[..published]`. A `join` returning to its

@@ -25,10 +25,12 @@ use crate::worker::WorkerThread;
 /// inside the global pool. A panic in either closure is re-raised here once
 /// both have finished (if both panic, `a`'s panic is the one re-raised).
 ///
-/// `join` does not promise that `a` and `b` run at the same time: `b` is
-/// offered to thieves lazily, when one asks and this worker reaches its next
-/// `join`, and runs right here after `a` if nobody took it. So `a` must not
-/// block waiting for something only `b` does.
+/// `join` does not promise that `a` and `b` run at the same time: work is
+/// offered to thieves lazily, when one asks and this worker reaches its
+/// next `join`, and `b` runs right here after `a` if nobody took it (deep
+/// in a recursion, `b` is offered at all only if a thief is already asking
+/// when the `join` starts). So `a` must not block waiting for something
+/// only `b` does.
 ///
 /// ```
 /// fn fib(n: u64) -> u64 {

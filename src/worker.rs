@@ -10,6 +10,7 @@ use crate::registry::{Registry, WorkerSlot};
 use crate::rng::XorShift64Star;
 use crate::sync::atomic::{AtomicBool, Ordering};
 use crate::sync::{Arc, hint, pointer_thread_local, thread};
+use std::cell::Cell;
 use std::ptr;
 
 pointer_thread_local!(static WORKER_THREAD: WorkerThread);
@@ -27,20 +28,23 @@ const SPIN_ROUNDS: u32 = 0;
 #[cfg(loom)]
 const YIELD_ROUNDS: u32 = 0;
 
-/// Join frames this close to the bottom of a worker's frame stack are
-/// published at once: they are a task's largest pieces of work, and a thief
+/// The first this many frames of a job's window (see `OPEN_FRAME_LIMIT`) are
+/// published at once: they are the job's largest pieces of work, and a thief
 /// should not have to wait for the owner's next `join` to get one.
 const EAGER_DEPTH: usize = 4;
 
-/// A `join` records a frame only while fewer than this many frames are open
-/// on its worker (joins whose `b` has not been taken back), or when a thief
-/// asked for work; otherwise it calls both halves in order. The open frames
-/// are the oldest on the worker's path, its largest pieces of work: the
-/// first `EAGER_DEPTH` are published, the rest wait privately for a
-/// request. A frame deeper down would hold a small piece that only a
-/// request could publish, and a request is answered at the next `join`
-/// anyway (by recording that one), so recording it would be pure cost: with
-/// 8 open frames, fib(30) records about one join in twelve.
+/// A job records join frames only for its oldest this-many pending joins
+/// (joins whose `b` has not been taken back: its *window*), or, past them,
+/// when a thief has asked for work; otherwise a `join` calls both halves in
+/// order. The window's first `EAGER_DEPTH` frames are published at once;
+/// the rest stay private and answer requests, oldest first. Past the
+/// window, a request is answered at the next `join`, which records its own
+/// frame and publishes the oldest private one — its own, once the window's
+/// are all out. The trade: recording every join costs a few nanoseconds
+/// each, while a thief that has used up a window gets smaller pieces (the
+/// current join's `b` rather than an older one's). With 8, fib(30) at 2
+/// threads records about one join in twelve; limits of 4-8 measured alike
+/// there, 12 and more slower (BENCHMARKS.md).
 const OPEN_FRAME_LIMIT: usize = 8;
 
 /// The per-thread state of a worker. It lives on the worker's stack for the
@@ -52,9 +56,16 @@ pub(crate) struct WorkerThread {
     rng: XorShift64Star,
     /// This worker's `publish_request` flag in `registry` (read per join).
     publish_request: *const AtomicBool,
-    /// Joins record frames while fewer are open (`OPEN_FRAME_LIMIT`), or
-    /// when asked; 0 for its pool's only worker, which no thief can ask.
+    /// `OPEN_FRAME_LIMIT`, or 0 for its pool's only worker (which no thief
+    /// can ask, so it records nothing).
     open_frame_limit: usize,
+    /// Where the running job's window starts: the frames open when it
+    /// started belong to the jobs it runs on top of (a worker that waits
+    /// runs other jobs), so each job gets a window of its own.
+    window_base: Cell<usize>,
+    /// `window_base + open_frame_limit`: joins record while fewer frames
+    /// are open (read per join).
+    window_end: Cell<usize>,
     registry: Arc<Registry>,
 }
 
@@ -89,11 +100,12 @@ impl WorkerThread {
     }
 
     /// Whether a `join` here should record a frame for its second half:
-    /// while few frames are open, or when a thief asked for work (see
-    /// `OPEN_FRAME_LIMIT`). Otherwise the join runs both halves in order.
+    /// while the running job's window has room, or when a thief asked for
+    /// work (see `OPEN_FRAME_LIMIT`). Otherwise the join runs both halves
+    /// in order.
     #[inline]
     pub(crate) fn wants_frame(&self) -> bool {
-        self.frames.open() < self.open_frame_limit || self.publication_requested()
+        self.frames.open() < self.window_end.get() || self.publication_requested()
     }
 
     /// Whether a thief asked this worker to publish a frame.
@@ -124,13 +136,12 @@ impl WorkerThread {
     }
 
     /// Records a join frame. Publishes the oldest private frame if a thief
-    /// asked, and always within the first `EAGER_DEPTH` frames of this
-    /// worker's stack (a task's outermost joins when it runs from the main
-    /// loop; frames of a task run inside a wait sit above the waiter's).
+    /// asked, and always within the first `EAGER_DEPTH` frames of the
+    /// running job's window.
     #[inline]
     pub(crate) fn push_frame(&self, job: JobRef) -> usize {
         let index = self.frames.push(job);
-        if index < EAGER_DEPTH {
+        if index < self.window_base.get() + EAGER_DEPTH {
             self.publish_oldest_frame();
         } else {
             self.publish_if_requested();
@@ -231,14 +242,22 @@ impl WorkerThread {
         }
     }
 
-    /// Runs one job taken from a queue.
+    /// Runs one job taken from a queue, in a frame window of its own above
+    /// the frames already open (see `OPEN_FRAME_LIMIT`).
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         bump(&self.slot().counters.executed);
+        let base = self.frames.open();
+        let outer_base = self.window_base.replace(base);
+        let outer_end = self.window_end.replace(base + self.open_frame_limit);
         // SAFETY: `job` was just popped or stolen from a queue, which hands
         // each item out once; whoever pushed it keeps its data alive until
         // it has run (job.rs).
         unsafe { job.execute() }
+        // Jobs do not unwind (job.rs), so this always runs; the job's own
+        // frames are all popped by now.
+        self.window_base.set(outer_base);
+        self.window_end.set(outer_end);
     }
 
     /// Looks for work: own deque, then a batch from the injector, then one
@@ -374,17 +393,20 @@ pub(crate) fn main_loop(
     let pinned = placement.is_some_and(|placement| placement.apply());
     registry.slots()[index].counters.set_pinned(pinned);
 
+    let open_frame_limit = if registry.num_threads() == 1 {
+        0
+    } else {
+        OPEN_FRAME_LIMIT
+    };
     let worker = WorkerThread {
         deque,
         frames: FrameStack::new(),
         index,
         rng: XorShift64Star::new(index as u64),
         publish_request: &*registry.slots()[index].publish_request,
-        open_frame_limit: if registry.num_threads() == 1 {
-            0
-        } else {
-            OPEN_FRAME_LIMIT
-        },
+        open_frame_limit,
+        window_base: Cell::new(0),
+        window_end: Cell::new(open_frame_limit),
         registry,
     };
     WORKER_THREAD.with(|cell| cell.set(&worker));

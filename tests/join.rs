@@ -317,12 +317,12 @@ fn nested_joins(depth: usize, inner: &(dyn Fn() + Sync)) {
     }
 }
 
-/// Past a worker's quota of open frames a `join` records nothing unless a
+/// Past a job's limit of open frames a `join` records nothing unless a
 /// thief is asking; a thief's request must still be answered there. With
-/// twelve joins open above (more than the quota; their `b`s are empty), the
+/// twelve joins open above (more than the limit; their `b`s are empty), the
 /// joins of a loop must soon hand a `b` to the other worker.
 #[test]
-fn joins_past_the_open_frame_quota_still_feed_a_thief() {
+fn joins_past_the_open_frame_limit_still_feed_a_thief() {
     let pool = pool(2);
     let stolen = pool.install(|| {
         let caller = thread::current().id();
@@ -341,7 +341,7 @@ fn joins_past_the_open_frame_quota_still_feed_a_thief() {
     });
     assert!(
         stolen,
-        "no `b` past the open-frame quota reached the idle worker in 10 s"
+        "no `b` past the open-frame limit reached the idle worker in 10 s"
     );
 }
 
