@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{DEADLINE, arm_watchdog, panic_message, wait_for, with_deadline};
+use common::{DEADLINE, arm_watchdog, occupy, panic_message, wait_for, with_deadline};
 use pilfer::{BuildError, FullPolicy, Task, ThreadPool, TrySpawnError};
 use std::error::Error;
 use std::panic::{self, AssertUnwindSafe};
@@ -44,44 +44,6 @@ fn bounded(threads: usize, max: usize, policy: FullPolicy) -> ThreadPool {
         .when_full(policy)
         .build()
         .expect("building a bounded test pool")
-}
-
-/// Every worker of a pool held by a task blocked on a channel. Dropping it
-/// (also when a test fails) lets those tasks return, so the pool's drop
-/// cannot hang.
-struct Occupied {
-    gates: Vec<mpsc::Sender<()>>,
-}
-
-impl Occupied {
-    fn release(self) {
-        drop(self.gates);
-    }
-}
-
-/// Occupies every worker of `pool`, one task at a time: each has started
-/// (and so given its slot back) before the next is spawned.
-fn occupy(pool: &ThreadPool) -> Occupied {
-    let mut gates = Vec::new();
-    for _ in 0..pool.num_threads() {
-        let (gate, wait) = mpsc::channel::<()>();
-        let (started, is_started) = mpsc::channel();
-        pool.spawn(move || {
-            started.send(()).unwrap();
-            // Returns when the test sends or drops the gate.
-            let _ = wait.recv();
-        });
-        is_started
-            .recv_timeout(DEADLINE)
-            .expect("an occupying task never started");
-        gates.push(gate);
-    }
-    assert_eq!(
-        pool.pending(),
-        0,
-        "the started occupying tasks still hold slots of the bound"
-    );
-    Occupied { gates }
 }
 
 /// Fills `slots` slots of an occupied pool with `try_spawn`; each accepted

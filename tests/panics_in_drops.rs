@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{DEADLINE, with_deadline};
+use common::{DEADLINE, occupy, with_deadline};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -163,13 +163,7 @@ fn caller_runs_panics_reach_the_pools_handler() {
             .unwrap(),
     );
     // Occupy the worker and the one pending slot.
-    let (release, gate) = mpsc::channel::<()>();
-    let (started, is_started) = mpsc::channel();
-    pool.spawn(move || {
-        started.send(()).unwrap();
-        gate.recv().unwrap();
-    });
-    is_started.recv().unwrap();
+    let occupied = occupy(&pool);
     pool.spawn(|| ());
     let other = pilfer::ThreadPool::builder()
         .num_threads(1)
@@ -181,7 +175,7 @@ fn caller_runs_panics_reach_the_pools_handler() {
         let pool_in_other = Arc::clone(&pool);
         other.install(move || pool_in_other.spawn(|| panic!("caller runs, other pool")));
     });
-    release.send(()).unwrap();
+    occupied.release();
     for _ in 0..2 {
         handled
             .recv_timeout(DEADLINE)

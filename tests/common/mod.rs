@@ -190,3 +190,41 @@ pub fn threads_named(prefix: &str) -> Vec<String> {
     }
     names
 }
+
+/// Every worker of a pool held by a task blocked on a channel. Dropping it
+/// (also when a test fails) lets those tasks return, so the pool's drop
+/// cannot hang.
+pub struct Occupied {
+    gates: Vec<mpsc::Sender<()>>,
+}
+
+impl Occupied {
+    pub fn release(self) {
+        drop(self.gates);
+    }
+}
+
+/// Occupies every worker of `pool`, one task at a time: each has started
+/// (and so given its slot back) before the next is spawned.
+pub fn occupy(pool: &pilfer::ThreadPool) -> Occupied {
+    let mut gates = Vec::new();
+    for _ in 0..pool.num_threads() {
+        let (gate, wait) = mpsc::channel::<()>();
+        let (started, is_started) = mpsc::channel();
+        pool.spawn(move || {
+            started.send(()).unwrap();
+            // Returns when the test sends or drops the gate.
+            let _ = wait.recv();
+        });
+        is_started
+            .recv_timeout(DEADLINE)
+            .expect("an occupying task never started");
+        gates.push(gate);
+    }
+    assert_eq!(
+        pool.pending(),
+        0,
+        "the started occupying tasks still hold slots of the bound"
+    );
+    Occupied { gates }
+}
