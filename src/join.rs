@@ -116,14 +116,25 @@ where
 {
     match unwind::halt_unwinding(a) {
         Ok(result_a) => (result_a, b()),
-        Err(payload) => {
-            // `b` runs as it would on any other path: not during unwinding.
-            if let Err(second) = unwind::halt_unwinding(b) {
-                unwind::drop_payload(second);
-            }
-            unwind::resume_unwinding(payload)
-        }
+        Err(payload) => finish_after_panic(b, payload),
     }
+}
+
+/// `join_in_order`'s panic path: runs `b` (its panic is dropped), then
+/// re-raises `a`'s. Out of line and cold so that the `catch_unwind` around
+/// `a` is all the frame-less join carries of it: inline, this path cost
+/// about a quarter of fib's time per join (BENCHMARKS.md).
+#[cold]
+#[inline(never)]
+fn finish_after_panic<B, RB>(b: B, payload: unwind::Payload) -> !
+where
+    B: FnOnce() -> RB,
+{
+    // `b` runs as it does on every other path: not during unwinding.
+    if let Err(second) = unwind::halt_unwinding(b) {
+        unwind::drop_payload(second);
+    }
+    unwind::resume_unwinding(payload)
 }
 
 /// `b`'s frame was published. Pops it back if no thief took it (returns
