@@ -18,8 +18,8 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
 use criterion::{criterion_group, criterion_main};
 use std::time::Duration;
 use workloads::{
-    Chili, FibJoin, ForkPool, Halves, IdleCpu, OsThreads, Pilfer, Qsort, Rayon, ScopeChunks,
-    Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
+    Capture, Chili, FibJoin, ForkPool, Halves, IdleCpu, OsThreads, Pilfer, Qsort, Rayon,
+    ScopeChunks, Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
 };
 
 const THREADS_ENV: &str = "PILFER_BENCH_THREADS";
@@ -102,11 +102,16 @@ fn tree_sum(c: &mut Criterion) {
 
 fn spawn_external(c: &mut Criterion) {
     let threads = threads();
-    let mut group = group(c, "spawn-ext");
-    let mut spawn = SpawnExternal::new(workloads::SPAWN_TASKS);
-    bench_pool::<Pilfer>(&mut group, threads, &mut spawn);
-    bench_pool::<Rayon>(&mut group, threads, &mut spawn);
-    group.finish();
+    for (name, capture) in [
+        ("spawn-ext", Capture::OneWord),
+        ("spawn-ext-4w", Capture::FourWords),
+    ] {
+        let mut group = group(c, name);
+        let mut spawn = SpawnExternal::new(workloads::SPAWN_TASKS, capture);
+        bench_pool::<Pilfer>(&mut group, threads, &mut spawn);
+        bench_pool::<Rayon>(&mut group, threads, &mut spawn);
+        group.finish();
+    }
 }
 
 fn scope_chunks(c: &mut Criterion) {

@@ -31,8 +31,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 use table::{Table, Unit};
 use workloads::{
-    Chili, FibJoin, ForkPool, Halves, IdleCpu, OsThreads, Pilfer, Qsort, Rayon, ScopeChunks,
-    Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
+    Capture, Chili, FibJoin, ForkPool, Halves, IdleCpu, OsThreads, Pilfer, Qsort, Rayon,
+    ScopeChunks, Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
 };
 
 fn main() -> ExitCode {
@@ -175,11 +175,9 @@ fn steps(id: WorkloadId, threads: usize, rounds: usize) -> usize {
         // Two walks of the tree: left half first, and right half first.
         WorkloadId::Tree => 2 * (1 + 3 * pools),
         WorkloadId::Raw => 1 + 2 * pools,
-        WorkloadId::Spawn
-        | WorkloadId::Scope
-        | WorkloadId::Qsort
-        | WorkloadId::Wake
-        | WorkloadId::Idle => 2 * pools,
+        // Two captures: one word, and four.
+        WorkloadId::Spawn => 2 * 2 * pools,
+        WorkloadId::Scope | WorkloadId::Qsort | WorkloadId::Wake | WorkloadId::Idle => 2 * pools,
     }
 }
 
@@ -219,9 +217,18 @@ fn run(id: WorkloadId, sizes: &Sizes, options: &Options, r: &mut Runner) -> Vec<
         }
         WorkloadId::Spawn => {
             let tasks = sizes.spawn_tasks;
-            let title = format!("spawn-ext: {tasks} tiny detached tasks from the main thread");
-            let mut spawn = SpawnExternal::new(tasks);
-            vec![sweep(r, table(title, Unit::Millis), threads, &mut spawn)]
+            [
+                (Capture::OneWord, "spawn", "capturing one word"),
+                (Capture::FourWords, "spawn-4w", "capturing four words"),
+            ]
+            .into_iter()
+            .map(|(capture, key, what)| {
+                let title =
+                    format!("{key}: {tasks} tiny detached tasks from the main thread, {what}");
+                let table = Table::new(key, title, median.clone(), Unit::Millis);
+                sweep(r, table, threads, &mut SpawnExternal::new(tasks, capture))
+            })
+            .collect()
         }
         WorkloadId::Scope => {
             let len = sizes.scope_len;

@@ -9,6 +9,10 @@
 //!   unrun; either way the job runs exactly once.
 //! * [`HeapJob`]: boxed, owned by the queue until it runs (`spawn`, `submit`,
 //!   `Scope::spawn`); running it frees it.
+//! * An inline job: a detached closure of at most one word (one `Arc`, one
+//!   reference, or nothing at all) travels inside the `JobRef` itself, in
+//!   place of the data pointer, so spawning it allocates nothing
+//!   ([`detached_job`] picks this or a `HeapJob`).
 //!
 //! Invariant for every `JobRef`: it is executed **exactly once**, and the data
 //! it points to outlives that execution. The queues (each item popped or
@@ -33,12 +37,18 @@ pub(crate) unsafe trait Job {
     unsafe fn execute(this: *const Self);
 }
 
-/// A pointer to a job plus the function that runs it.
+/// A pointer to a job plus the function that runs it; or, for an inline
+/// job, the closure's own bytes plus the function that runs them.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct JobRef {
-    pointer: *const (),
-    execute_fn: unsafe fn(*const ()),
+    /// A job's address, or an inline closure's bytes (some of which may be
+    /// uninitialized padding): only `execute_fn` knows which.
+    data: JobData,
+    execute_fn: unsafe fn(JobData),
 }
+
+/// One word that holds either a pointer or a small closure.
+type JobData = MaybeUninit<*const ()>;
 
 // SAFETY: a `JobRef` is handed between threads by the queues; every job type
 // that produces one requires its closure and result to be `Send` (see the
@@ -51,22 +61,34 @@ impl JobRef {
     /// and the caller must ensure it is executed exactly once.
     #[inline]
     pub(crate) unsafe fn new<T: Job>(data: *const T) -> JobRef {
-        unsafe fn call<T: Job>(pointer: *const ()) {
-            // SAFETY: `pointer` was made from a `*const T` in `JobRef::new`,
+        unsafe fn call<T: Job>(data: JobData) {
+            // SAFETY: `data` holds the `*const T` written in `JobRef::new`,
             // whose caller vouched for its validity and single execution.
-            unsafe { T::execute(pointer.cast::<T>()) }
+            unsafe { T::execute(data.assume_init().cast::<T>()) }
         }
         JobRef {
-            pointer: data.cast(),
+            data: MaybeUninit::new(data.cast()),
             execute_fn: call::<T>,
         }
     }
 
-    /// Whether `self` and `other` refer to the same job. Compares the data
-    /// pointers only (function pointers have no stable identity).
+    /// Whether `self` is `job`, a `StackJob`'s reference (made by
+    /// [`JobRef::new`]). Compares the run functions first: only if they are
+    /// equal is `self` a pointer-carrying job whose data may be read. Code
+    /// generation may give one address to functions with identical code,
+    /// never to different code, and no inline job's run function does what
+    /// a `StackJob`'s does (set a latch). A false "different" (one function
+    /// at two addresses) would only make the caller run its job through
+    /// `execute` and its latch, which also works.
     #[inline]
-    pub(crate) fn same_job(&self, other: &JobRef) -> bool {
-        std::ptr::eq(self.pointer, other.pointer)
+    pub(crate) fn is(&self, job: &JobRef) -> bool {
+        if !std::ptr::fn_addr_eq(self.execute_fn, job.execute_fn) {
+            return false;
+        }
+        // SAFETY: equal run functions mean that `self`, like `job`, was made
+        // by `JobRef::new`, which initialized its data with a pointer.
+        let (mine, theirs) = unsafe { (self.data.assume_init(), job.data.assume_init()) };
+        std::ptr::eq(mine, theirs)
     }
 
     /// # Safety
@@ -74,7 +96,49 @@ impl JobRef {
     #[inline]
     pub(crate) unsafe fn execute(self) {
         // SAFETY: forwarded from the caller.
-        unsafe { (self.execute_fn)(self.pointer) }
+        unsafe { (self.execute_fn)(self.data) }
+    }
+}
+
+/// Whether a closure of type `F` fits in a `JobRef`'s data word.
+const fn fits_inline<F>() -> bool {
+    mem::size_of::<F>() <= mem::size_of::<JobData>()
+        && mem::align_of::<F>() <= mem::align_of::<JobData>()
+}
+
+/// Turns a detached closure into a `JobRef`: inside the reference if it is
+/// at most one word, else boxed as a [`HeapJob`].
+///
+/// # Safety
+/// As for [`HeapJob::into_job_ref`]: everything `func` borrows must outlive
+/// its execution, the `JobRef` must be executed exactly once, and `func`
+/// must not unwind.
+#[inline]
+pub(crate) unsafe fn detached_job<F>(func: F) -> JobRef
+where
+    F: FnOnce() + Send,
+{
+    if !fits_inline::<F>() {
+        // SAFETY: forwarded from the caller.
+        return unsafe { HeapJob::new(func).into_job_ref() };
+    }
+    unsafe fn call_inline<F: FnOnce()>(data: JobData) {
+        // SAFETY: `data` holds the `F` written by `detached_job` (it fits:
+        // size and alignment were checked), read out once: the caller of
+        // `detached_job` promised a single execution.
+        let func = unsafe { data.as_ptr().cast::<F>().read() };
+        // As in `HeapJob::execute`: a panic escaping here is a bug.
+        let abort = AbortIfPanic;
+        func();
+        mem::forget(abort);
+    }
+    let mut data = JobData::uninit();
+    // SAFETY: `F` fits in the word (checked above); the write moves `func`
+    // into it, to be moved out once by `call_inline`.
+    unsafe { data.as_mut_ptr().cast::<F>().write(func) };
+    JobRef {
+        data,
+        execute_fn: call_inline::<F>,
     }
 }
 

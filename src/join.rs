@@ -148,7 +148,7 @@ where
 {
     while !job_b.latch.probe() {
         match worker.take_local_job() {
-            Some(job) if job.same_job(&job_b_ref) => return true,
+            Some(job) if job.is(&job_b_ref) => return true,
             // Another job of this worker's (a spawn, an injector batch, or,
             // once `b` was stolen, an older frame): run it here.
             Some(job) => worker.execute(job),

@@ -2,7 +2,7 @@
 //! and their admission under the bound on pending tasks (bound.rs).
 
 use crate::bound::{FullPolicy, TrySpawnError};
-use crate::job::HeapJob;
+use crate::job;
 use crate::registry::Registry;
 use crate::task::{self, Task};
 use crate::unwind;
@@ -106,7 +106,7 @@ where
     // SAFETY: `runner` is `'static` and does not unwind (callers wrap user
     // code in `halt_unwinding`); the job is queued once, and every queued
     // job runs exactly once (workers drain the queues before exiting).
-    unsafe { HeapJob::new(runner).into_job_ref() }
+    unsafe { job::detached_job(runner) }
 }
 
 /// A counted task is starting on a worker: give its slot back.

@@ -1,7 +1,8 @@
 //! Small workloads that go through every `unsafe` path of the crate: stack
-//! jobs run inline, popped back or stolen; heap jobs; every kind of latch;
-//! scope pointers; task results; panics on each path. `scripts/miri.sh`
-//! runs this file under Miri, where the sizes shrink.
+//! jobs run inline, popped back or stolen; heap jobs, and closures carried
+//! inside a job reference; every kind of latch; scope pointers; task
+//! results; panics on each path. `scripts/miri.sh` runs this file under
+//! Miri, where the sizes shrink.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -181,6 +182,65 @@ fn detached_tasks_and_their_panics() {
     });
     drop(pool);
     assert_eq!(ran.load(Ordering::SeqCst), TASKS);
+}
+
+/// Detached closures of every small shape: those of at most one word
+/// travel inside the job reference (nothing captured, a byte, a padded
+/// pair, a `Box`, an `Arc`), larger ones are boxed. Each must run once and
+/// drop what it captured once, spawned from outside and from a worker.
+#[test]
+fn detached_closures_inline_and_boxed() {
+    #[derive(Clone, Copy)]
+    struct Padded {
+        tag: u8,
+        value: u32,
+    }
+    let pool = pool(2);
+    let sum = Arc::new(AtomicUsize::new(0));
+    let spawn_all = |sum: &Arc<AtomicUsize>| {
+        let pool = &pool;
+        for round in 0..ROUNDS {
+            let byte = round as u8;
+            let padded = Padded {
+                tag: 1,
+                value: round as u32,
+            };
+            let boxed = Box::new(round);
+            let (a, b, c) = (Arc::clone(sum), round, round);
+            for task in 0..5 {
+                let sum = Arc::clone(sum);
+                match task {
+                    0 => pool.spawn(|| {}),
+                    1 => pool.spawn(move || assert_eq!(byte, round as u8)),
+                    2 => pool.spawn(move || {
+                        assert_eq!((padded.tag, padded.value), (1, round as u32));
+                    }),
+                    3 => {
+                        let boxed = boxed.clone();
+                        pool.spawn(move || assert_eq!(*boxed, round));
+                    }
+                    _ => pool.spawn(move || {
+                        sum.fetch_add(1, Ordering::SeqCst);
+                    }),
+                }
+            }
+            // Three words: boxed.
+            pool.spawn(move || {
+                a.fetch_add(b + c - 2 * round, Ordering::SeqCst);
+            });
+        }
+    };
+    spawn_all(&sum);
+    let inner = Arc::clone(&sum);
+    pool.install(move || spawn_all(&inner));
+    let metrics = pool.metrics();
+    drop(pool);
+    // A task that saw a wrong value panicked, and its panic was counted.
+    assert_eq!(metrics.detached_panics(), 0);
+    // Each of 2 x ROUNDS rounds added 1 (the `Arc` closure) and 0 (boxed).
+    assert_eq!(sum.load(Ordering::SeqCst), 2 * ROUNDS);
+    // Every captured clone was dropped: only this handle is left.
+    assert_eq!(Arc::strong_count(&sum), 1);
 }
 
 #[test]

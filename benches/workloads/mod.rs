@@ -525,7 +525,7 @@ impl Countdown {
 static DETACHED: Countdown = Countdown::new();
 
 /// Spawns `tasks` detached tasks running `work` from the calling thread and
-/// waits until all of them have run.
+/// waits until all of them have run. Each task captures one word (`work`).
 fn spawn_detached(pool: &impl TaskPool, tasks: usize, work: fn()) {
     DETACHED.arm(tasks);
     for _ in 0..tasks {
@@ -537,20 +537,50 @@ fn spawn_detached(pool: &impl TaskPool, tasks: usize, work: fn()) {
     DETACHED.wait();
 }
 
+/// As [`spawn_detached`], but each task captures four words (`work` and
+/// three more), too many to travel inside a pilfer job: every pool boxes it.
+fn spawn_detached_four_words(pool: &impl TaskPool, tasks: usize, work: fn()) {
+    DETACHED.arm(tasks);
+    for task in 0..tasks {
+        let extra = [task as u64; 3];
+        pool.spawn(move || {
+            black_box(extra);
+            work();
+            DETACHED.count_down();
+        });
+    }
+    DETACHED.wait();
+}
+
+/// How much each task of [`SpawnExternal`] captures.
+#[derive(Clone, Copy, Debug)]
+pub enum Capture {
+    /// One word: what a closure holding one `Arc` or reference captures.
+    /// pilfer carries such a closure inside its job, without allocating.
+    OneWord,
+    /// Four words: boxed by every pool.
+    FourWords,
+}
+
 /// spawn-ext: tiny detached tasks spawned from a thread outside the pool.
 pub struct SpawnExternal {
     tasks: usize,
+    capture: Capture,
 }
 
 impl SpawnExternal {
-    pub fn new(tasks: usize) -> Self {
-        SpawnExternal { tasks }
+    pub fn new(tasks: usize, capture: Capture) -> Self {
+        SpawnExternal { tasks, capture }
     }
 }
 
 impl<P: TaskPool> Workload<P> for SpawnExternal {
     fn sample(&mut self, pool: &P) -> Duration {
-        timed(|| spawn_detached(pool, self.tasks, || {})).1
+        let spawn = match self.capture {
+            Capture::OneWord => spawn_detached,
+            Capture::FourWords => spawn_detached_four_words,
+        };
+        timed(|| spawn(pool, self.tasks, || {})).1
     }
 }
 
