@@ -9,10 +9,10 @@
 //!   unrun; either way the job runs exactly once.
 //! * [`HeapJob`]: boxed, owned by the queue until it runs (`spawn`, `submit`,
 //!   `Scope::spawn`); running it frees it.
-//! * An inline job: a detached closure of at most one word (one `Arc`, one
-//!   reference, or nothing at all) travels inside the `JobRef` itself, in
-//!   place of the data pointer, so spawning it allocates nothing
-//!   ([`detached_job`] picks this or a `HeapJob`).
+//! * An inline job: a queued closure of the same three sources that is at
+//!   most one word (it holds one `Arc`, one pointer, or nothing) travels
+//!   inside the `JobRef` itself, in place of the data pointer, so queueing
+//!   it allocates nothing ([`detached_job`] picks this or a `HeapJob`).
 //!
 //! Invariant for every `JobRef`: it is executed **exactly once**, and the data
 //! it points to outlives that execution. The queues (each item popped or

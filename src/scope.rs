@@ -1,6 +1,6 @@
 //! Scopes: tasks that may borrow from the caller's stack.
 
-use crate::job::HeapJob;
+use crate::job;
 use crate::latch::CountLatch;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::unwind::{self, Payload};
@@ -55,7 +55,7 @@ impl<'scope> Scope<'scope> {
     {
         self.latch.increment();
         let scope = ScopePtr(self);
-        let job = HeapJob::new(move || {
+        let job = move || {
             // SAFETY: the count taken above keeps the scope waiting until
             // the decrement below, the last use of the pointer.
             let scope = unsafe { scope.as_ref() };
@@ -64,11 +64,11 @@ impl<'scope> Scope<'scope> {
             }
             // SAFETY: the scope is valid; nothing touches it after this.
             unsafe { CountLatch::decrement(&scope.latch) };
-        });
+        };
         // SAFETY: the job borrows only `'scope` data and the scope itself,
         // both alive until the scope's count drops to zero, which needs this
         // job to have run; it is pushed once and does not unwind.
-        let job_ref = unsafe { job.into_job_ref() };
+        let job_ref = unsafe { job::detached_job(job) };
         self.latch.registry().push(job_ref);
     }
 

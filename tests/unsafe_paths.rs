@@ -108,6 +108,18 @@ fn scope_tasks_borrow_and_nest() {
     assert!(cells.iter().enumerate().all(|(i, &cell)| cell == i));
     assert_eq!(nested.load(Ordering::SeqCst), cells.len());
 
+    // A body that captures nothing: with the scope's pointer, one word,
+    // carried inside the job reference.
+    static CAPTURELESS: AtomicUsize = AtomicUsize::new(0);
+    pool.scope(|s| {
+        for _ in 0..ROUNDS {
+            s.spawn(|_| {
+                CAPTURELESS.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    assert_eq!(CAPTURELESS.load(Ordering::SeqCst), ROUNDS);
+
     let result = quietly(|| {
         panic::catch_unwind(AssertUnwindSafe(|| {
             pool.scope(|s| s.spawn(|_| panic!("task")))
