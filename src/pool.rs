@@ -45,6 +45,8 @@ impl ThreadPool {
     /// From outside the pool the task enters the global injector; from one
     /// of the pool's own workers it goes onto that worker's deque. A panic
     /// goes to the [`panic_handler`](ThreadPoolBuilder::panic_handler).
+    /// A closure that captures at most one word (one `Arc`, one reference,
+    /// or nothing) is queued as it is; a larger one is boxed first.
     ///
     /// If the pool has a [`max_pending`](ThreadPoolBuilder::max_pending)
     /// bound and that many tasks from outside are waiting to start, this
