@@ -1,23 +1,26 @@
 //! Type-erased jobs: the only place that turns closures into raw pointers.
 //!
-//! A [`JobRef`] is what the queues hold: a data pointer and the function that
-//! runs it. Two kinds of job stand behind it:
+//! A [`JobRef`] is what the queues hold: one word of data and the function
+//! that runs it. Three kinds of job stand behind it:
 //!
 //! * [`StackJob`]: lives on the stack of the thread that waits for it (the
 //!   second half of a `join`, the body of an `install`). The waiter keeps the
 //!   frame alive until the job's latch is set, or until it takes the job back
-//!   unrun; either way the job runs exactly once.
+//!   unrun; either way the job runs exactly once. The word is its address.
 //! * [`HeapJob`]: boxed, owned by the queue until it runs (`spawn`, `submit`,
-//!   `Scope::spawn`); running it frees it.
-//! * An inline job: a queued closure of the same three sources that is at
-//!   most one word (it holds one `Arc`, one pointer, or nothing) travels
-//!   inside the `JobRef` itself, in place of the data pointer, so queueing
-//!   it allocates nothing ([`detached_job`] picks this or a `HeapJob`).
+//!   `Scope::spawn`); running it frees it. The word is its address.
+//! * An inline job: a queued closure of the same three sources that fits in
+//!   one word travels in the word itself, so queueing it allocates nothing
+//!   ([`detached_job`] picks this or a `HeapJob`). For `spawn` that is a
+//!   user closure capturing one `Arc`, one reference or nothing; `submit`
+//!   and `Scope::spawn` add a word of their own (the task's `Arc`, the
+//!   scope's pointer), so there only a closure capturing nothing fits.
 //!
-//! Invariant for every `JobRef`: it is executed **exactly once**, and the data
-//! it points to outlives that execution. The queues (each item popped or
-//! stolen once) and the latches (the owner does not return before the job's
-//! latch is set) uphold it; the code constructing a `JobRef` states why.
+//! Invariant for every `JobRef`: it is executed **exactly once**, and what it
+//! refers to (the job behind its address, or whatever an inline closure
+//! borrows) outlives that execution. The queues (each item popped or stolen
+//! once) and the latches (the owner does not return before the job's latch
+//! is set) uphold it; the code constructing a `JobRef` states why.
 
 use crate::latch::Latch;
 use crate::sync::cell::UnsafeCell;
@@ -50,9 +53,9 @@ pub(crate) struct JobRef {
 /// One word that holds either a pointer or a small closure.
 type JobData = MaybeUninit<*const ()>;
 
-// SAFETY: a `JobRef` is handed between threads by the queues; every job type
-// that produces one requires its closure and result to be `Send` (see the
-// bounds on `StackJob` and `HeapJob` at their construction sites).
+// SAFETY: a `JobRef` is handed between threads by the queues; everything that
+// produces one requires its closure and result to be `Send` (the bounds on
+// `StackJob`, `HeapJob` and `detached_job` at their construction sites).
 unsafe impl Send for JobRef {}
 
 impl JobRef {
@@ -74,19 +77,24 @@ impl JobRef {
 
     /// Whether `self` is `job`, a `StackJob`'s reference (made by
     /// [`JobRef::new`]). Compares the run functions first: only if they are
-    /// equal is `self` a pointer-carrying job whose data may be read. Code
-    /// generation may give one address to functions with identical code,
-    /// never to different code, and no inline job's run function does what
-    /// a `StackJob`'s does (set a latch). A false "different" (one function
-    /// at two addresses) would only make the caller run its job through
-    /// `execute` and its latch, which also works.
+    /// equal is `self` a pointer-carrying job whose data may be read.
+    ///
+    /// The one caller (`join`'s `reclaim`) pops jobs from its own deque and
+    /// asks whether each is the reference it pushed. When it is, `self` is
+    /// a bitwise copy of `job`, so both words are equal: no false
+    /// "different". A false "same" would need another job's run function at
+    /// the same address as `job`'s, which only merging identical machine
+    /// code can produce; no inline job's run function has the code of a
+    /// `StackJob`'s (it reads a closure out of the word, the other follows
+    /// the word to a job and writes its result there).
     #[inline]
     pub(crate) fn is(&self, job: &JobRef) -> bool {
         if !std::ptr::fn_addr_eq(self.execute_fn, job.execute_fn) {
             return false;
         }
         // SAFETY: equal run functions mean that `self`, like `job`, was made
-        // by `JobRef::new`, which initialized its data with a pointer.
+        // by `JobRef::new`, which initialized its data with a pointer (see
+        // the doc comment for why they are not equal otherwise).
         let (mine, theirs) = unsafe { (self.data.assume_init(), job.data.assume_init()) };
         std::ptr::eq(mine, theirs)
     }

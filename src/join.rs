@@ -122,16 +122,18 @@ where
 
 /// `join_in_order`'s panic path: runs `b` (its panic is dropped), then
 /// re-raises `a`'s. Out of line and cold so that the `catch_unwind` around
-/// `a` is all the frame-less join carries of it: inline, this path cost
-/// about a quarter of fib's time per join (BENCHMARKS.md).
+/// `a` is all the frame-less join carries of it: inline, this path made
+/// fib(30) take 1.2x (2 threads) to 1.9x (1 thread) as long (BENCHMARKS.md).
 #[cold]
 #[inline(never)]
 fn finish_after_panic<B, RB>(b: B, payload: unwind::Payload) -> !
 where
     B: FnOnce() -> RB,
 {
-    // `b` runs as it does on every other path: not during unwinding.
-    if let Err(second) = unwind::halt_unwinding(b) {
+    // `b` runs as it does on every other path: not during unwinding. Its
+    // value is dropped inside the catch too: a panicking `Drop` must not
+    // replace `a`'s panic.
+    if let Err(second) = unwind::halt_unwinding(move || drop(b())) {
         unwind::drop_payload(second);
     }
     unwind::resume_unwinding(payload)
@@ -177,8 +179,9 @@ where
     R: Send,
 {
     if worker.pop_frame(frame) || reclaim(worker, job_b, job_b_ref) {
-        // SAFETY: as in `join_on`: nobody else can reach `job_b`.
-        if let Err(second) = unwind::halt_unwinding(|| unsafe { job_b.run_inline() }) {
+        // SAFETY: as in `join_on`: nobody else can reach `job_b`. Its value
+        // is dropped inside the catch, like a stolen `b`'s below.
+        if let Err(second) = unwind::halt_unwinding(|| drop(unsafe { job_b.run_inline() })) {
             unwind::drop_payload(second);
         }
     } else {

@@ -1,6 +1,7 @@
 //! Panics raised where the scheduler, not a task body, runs user code: the
 //! `Drop` of a result nobody joined, of a panic payload, of a losing scope
-//! panic; and where a panic is routed (`CallerRuns`, one-thread `join`).
+//! panic, of `b`'s value when `a` panicked; and where a panic is routed
+//! (`CallerRuns`, one-thread `join`).
 //! None may unwind through a worker (which would kill it, or free stack
 //! frames other threads still use).
 
@@ -183,4 +184,32 @@ fn caller_runs_panics_reach_the_pools_handler() {
     }
     assert_eq!(pool.metrics().detached_panics(), 2);
     assert_eq!(other.metrics().detached_panics(), 0);
+}
+
+/// `a` panics and `b` returns a value whose `Drop` panics: `join` drops that
+/// value while it handles `a`'s panic, and `a`'s panic is still the one that
+/// reaches the caller, on the frame-less path (one thread: no frames) and
+/// on the frame path (two threads: the outermost joins record frames).
+#[test]
+fn join_keeps_as_panic_when_bs_value_panics_on_drop() {
+    for threads in [1, 2] {
+        let pool = pilfer::ThreadPool::builder()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let result = quietly(|| {
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                pool.join(|| -> u8 { panic::panic_any("a") }, || Bomb)
+            }))
+        });
+        let payload = match result {
+            Ok(_) => panic!("{threads} threads: a's panic did not reach the caller"),
+            Err(payload) => payload,
+        };
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"a"),
+            "{threads} threads: b's panicking Drop replaced a's panic"
+        );
+    }
 }

@@ -198,8 +198,9 @@ fn detached_tasks_and_their_panics() {
 
 /// Detached closures of every small shape: those of at most one word
 /// travel inside the job reference (nothing captured, a byte, a padded
-/// pair, a `Box`, an `Arc`), larger ones are boxed. Each must run once and
-/// drop what it captured once, spawned from outside and from a worker.
+/// pair, a `Box`, an `Arc`), larger ones are boxed. Each must run once, see
+/// the values it captured, and drop them once, spawned from outside and
+/// from a worker.
 #[test]
 fn detached_closures_inline_and_boxed() {
     #[derive(Clone, Copy)]
@@ -207,38 +208,37 @@ fn detached_closures_inline_and_boxed() {
         tag: u8,
         value: u32,
     }
+    fn spawn_sized<F: FnOnce() + Send + 'static>(pool: &pilfer::ThreadPool, inline: bool, f: F) {
+        let word = std::mem::size_of::<usize>();
+        let size = std::mem::size_of::<F>();
+        assert_eq!(size <= word, inline, "a closure of {size} bytes");
+        pool.spawn(f);
+    }
     let pool = pool(2);
     let sum = Arc::new(AtomicUsize::new(0));
     let spawn_all = |sum: &Arc<AtomicUsize>| {
         let pool = &pool;
-        for round in 0..ROUNDS {
-            let byte = round as u8;
+        for _ in 0..ROUNDS {
+            spawn_sized(pool, true, || {});
+            let byte = 0xA5u8;
+            spawn_sized(pool, true, move || assert_eq!(byte, 0xA5));
             let padded = Padded {
-                tag: 1,
-                value: round as u32,
+                tag: 0x5A,
+                value: 0xDEAD_BEEF,
             };
-            let boxed = Box::new(round);
-            let (a, b, c) = (Arc::clone(sum), round, round);
-            for task in 0..5 {
-                let sum = Arc::clone(sum);
-                match task {
-                    0 => pool.spawn(|| {}),
-                    1 => pool.spawn(move || assert_eq!(byte, round as u8)),
-                    2 => pool.spawn(move || {
-                        assert_eq!((padded.tag, padded.value), (1, round as u32));
-                    }),
-                    3 => {
-                        let boxed = boxed.clone();
-                        pool.spawn(move || assert_eq!(*boxed, round));
-                    }
-                    _ => pool.spawn(move || {
-                        sum.fetch_add(1, Ordering::SeqCst);
-                    }),
-                }
-            }
+            spawn_sized(pool, true, move || {
+                assert_eq!((padded.tag, padded.value), (0x5A, 0xDEAD_BEEF));
+            });
+            let boxed = Box::new(0x1234_5678u64);
+            spawn_sized(pool, true, move || assert_eq!(*boxed, 0x1234_5678));
+            let one = Arc::clone(sum);
+            spawn_sized(pool, true, move || {
+                one.fetch_add(1, Ordering::SeqCst);
+            });
             // Three words: boxed.
-            pool.spawn(move || {
-                a.fetch_add(b + c - 2 * round, Ordering::SeqCst);
+            let (other, add, take) = (Arc::clone(sum), 5usize, 5usize);
+            spawn_sized(pool, false, move || {
+                other.fetch_add(add - take, Ordering::SeqCst);
             });
         }
     };
