@@ -105,9 +105,11 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Whether to pin worker `i` to the `i`-th core the process may run on
-    /// (wrapping around). Default: `true`. A pin the OS refuses leaves that
-    /// worker unpinned; [`Metrics`](crate::Metrics) reports it.
+    /// Whether to pin worker `i` to the `i`-th core the process may run on.
+    /// Default: `true`. A pool with more workers than the process has cores
+    /// is left unpinned (workers sharing a core should be free to move), and
+    /// a pin the OS refuses leaves that worker unpinned;
+    /// [`Metrics`](crate::Metrics) reports which workers are pinned.
     pub fn pin_workers(mut self, pin: bool) -> Self {
         self.pin_workers = pin;
         self

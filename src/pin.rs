@@ -1,7 +1,11 @@
 //! Pinning workers to cores.
 //!
-//! Worker `i` is pinned to the `i`-th core of the set the process may run on,
-//! wrapping around when there are more workers than cores.
+//! Worker `i` is pinned to the `i`-th core of the set the process may run on.
+//! A pool with more workers than that set has cores is not pinned at all:
+//! two workers pinned to one core could not be moved apart by the OS when
+//! one core is busier than another (with 16 pinned workers on 2 cores,
+//! quicksort took 1.2-1.3x as long as with the same workers unpinned,
+//! BENCHMARKS.md).
 //!
 //! `core_affinity::get_core_ids` reads the *calling thread's* mask, which a
 //! pinned thread has narrowed to one core. So the set is read once per
@@ -42,12 +46,19 @@ pub(crate) enum Placement {
 }
 
 impl Placement {
-    /// Worker `index`'s placement among `cores` (empty: nothing to do).
-    pub(crate) fn for_worker(pin: bool, cores: &[CoreId], index: usize) -> Option<Placement> {
+    /// The placement of worker `index` of `workers` among `cores` (empty:
+    /// nothing to do). Pinned only if asked and every worker can have a
+    /// core of its own.
+    pub(crate) fn for_worker(
+        pin: bool,
+        cores: &[CoreId],
+        index: usize,
+        workers: usize,
+    ) -> Option<Placement> {
         if cores.is_empty() {
             None
-        } else if pin {
-            Some(Placement::Pin(cores[index % cores.len()]))
+        } else if pin && workers <= cores.len() {
+            Some(Placement::Pin(cores[index]))
         } else {
             Some(Placement::Spread(cores.to_vec()))
         }

@@ -113,7 +113,7 @@ impl Registry {
             if let Some(size) = config.stack_size {
                 builder = builder.stack_size(size);
             }
-            let placement = Placement::for_worker(config.pin_workers, &cores, index);
+            let placement = Placement::for_worker(config.pin_workers, &cores, index, num_threads);
             let worker_registry = Arc::clone(&registry);
             let spawned = unwind::halt_unwinding(move || {
                 builder.spawn(move || worker::main_loop(worker_registry, index, deque, placement))
