@@ -3,9 +3,8 @@
 //! Worker `i` is pinned to the `i`-th core of the set the process may run on.
 //! A pool with more workers than that set has cores is not pinned at all:
 //! two workers pinned to one core could not be moved apart by the OS when
-//! one core is busier than another (with 16 pinned workers on 2 cores,
-//! quicksort took 1.2-1.3x as long as with the same workers unpinned,
-//! BENCHMARKS.md).
+//! one core is busier than another (with 16 workers on 2 cores, quicksort
+//! took about 1.4x as long pinned as unpinned; BENCHMARKS.md).
 //!
 //! `core_affinity::get_core_ids` reads the *calling thread's* mask, which a
 //! pinned thread has narrowed to one core. So the set is read once per
