@@ -11,8 +11,8 @@
 //!
 //! Each worker owns a double-ended queue (a crossbeam-deque `Worker`) and is
 //! pinned to its own core (unless the pool has more workers than cores).
-//! It pushes and pops its own work at one end, last
-//! in first out, so what it touched last (still in its cache) runs first.
+//! It pushes and pops its own work at one end, last in first out, so what
+//! it touched last (still in its cache) runs first.
 //! A worker that runs dry *steals* from the other end of a peer's deque,
 //! starting at a random peer: the oldest work, usually the largest piece.
 //! Threads outside the pool submit through a global *injector*, from which
