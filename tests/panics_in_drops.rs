@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{DEADLINE, occupy, with_deadline};
+use common::{DEADLINE, occupy, quietly, with_deadline};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -22,15 +22,6 @@ impl Drop for Bomb {
             panic!("Bomb dropped");
         }
     }
-}
-
-/// Runs `f` with the panic hook silenced (the panics here are expected).
-fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = f();
-    panic::set_hook(hook);
-    result
 }
 
 fn one_thread_pool() -> Arc<pilfer::ThreadPool> {

@@ -4,6 +4,9 @@
 //! results; panics on each path. `scripts/miri.sh` runs this file under
 //! Miri, where the sizes shrink.
 
+mod common;
+
+use common::quietly;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,15 +41,6 @@ fn fib_reference(n: u64) -> u64 {
         (a, b) = (b, a + b);
     }
     a
-}
-
-/// Silences the panic hook for expected panics (keeps Miri's output short).
-fn quietly<R>(f: impl FnOnce() -> R) -> R {
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let result = f();
-    panic::set_hook(hook);
-    result
 }
 
 #[test]

@@ -21,6 +21,17 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// thread blocked in `install`, `Task::join`, a drop...).
 pub const PROCESS_LIMIT: Duration = Duration::from_secs(180);
 
+/// Runs `f` with the panic hook silenced, for panics a test expects (keeps
+/// the output, and Miri's, short). Touches no other state: safe to use
+/// under Miri.
+pub fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let result = f();
+    panic::set_hook(hook);
+    result
+}
+
 /// Starts (once per process) a watchdog that aborts the process, saying
 /// why, once it has run for [`PROCESS_LIMIT`], so that a hang fails the run
 /// instead of eating the CI budget. The helpers below arm it; tests that use
