@@ -252,6 +252,41 @@ fn bounded_pool_with_two_producers_runs_every_accepted_task() {
 }
 
 #[test]
+fn worker_of_another_pool_waiting_for_room_is_woken_by_the_grant() {
+    model(|| {
+        let bounded = Arc::new(
+            pilfer::ThreadPool::builder()
+                .num_threads(1)
+                .max_pending(1)
+                .build()
+                .unwrap(),
+        );
+        let home = pool(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        {
+            let (bounded, ran) = (bounded.clone(), ran.clone());
+            // The second spawn may find the bound full: `home`'s only worker
+            // then waits in its own pool's protocol (nothing else to run, so
+            // it sleeps on its parker) until a grant wakes it.
+            home.install(move || {
+                for _ in 0..2 {
+                    let ran = ran.clone();
+                    bounded.spawn(move || {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+            });
+        }
+        drop(
+            Arc::try_unwrap(bounded)
+                .ok()
+                .expect("the installed closure dropped its handle"),
+        );
+        assert_eq!(ran.load(Ordering::Relaxed), 2);
+    });
+}
+
+#[test]
 fn task_joined_on_a_sleeping_worker_wakes_it() {
     model(|| {
         let waiter = pool(1);

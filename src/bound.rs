@@ -14,14 +14,20 @@
 //! `scope` called from outside (each blocks its caller until done, so every
 //! outside thread has at most one of them queued).
 //!
-//! Producers that must wait queue up in arrival order and sleep on a
-//! condition variable; each freed slot goes to the longest-waiting producer,
-//! so no producer starves while others keep submitting. Without a bound none
-//! of this exists: the submission path stays free of extra atomic
-//! read-modify-writes.
+//! Producers that must wait queue up in arrival order; each freed slot goes
+//! to the longest-waiting producer, so no producer starves while others keep
+//! submitting. A thread outside every pool sleeps on a condition variable. A
+//! worker of *another* pool (a task of pool B submitting to pool A) waits as
+//! it waits for a `join`: it runs its own pool's work meanwhile and sleeps in
+//! its own pool's protocol. Blocking it outright could deadlock two pools
+//! that submit to each other, each worker waiting for room that only the
+//! other pool's blocked workers could make. Without a bound none of this
+//! exists: the submission path stays free of extra atomic read-modify-writes.
 
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use crate::latch::OnceLatch;
+use crate::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, hint, lock};
+use crate::worker::WorkerThread;
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::fmt;
@@ -136,10 +142,21 @@ pub(crate) struct Bound {
 }
 
 struct Waiter {
-    /// Signalled when this producer is granted a slot (or may take one).
+    /// Set, under the `waiters` lock, when a releaser took a slot for this
+    /// producer. A worker of another pool waits on it in its pool's way.
+    granted: OnceLatch,
+    /// Signalled with `granted`, for a producer outside every pool (or one
+    /// waiting with a deadline), which sleeps here under the `waiters` lock.
     condvar: Condvar,
-    /// Set, under the `waiters` lock, when a releaser took a slot for it.
-    granted: AtomicBool,
+}
+
+impl Waiter {
+    /// Hands this producer the slot just taken for it. Called under the
+    /// `waiters` lock, after it was taken out of the line.
+    fn grant(&self) {
+        self.granted.set();
+        self.condvar.notify_one();
+    }
 }
 
 impl Bound {
@@ -166,7 +183,8 @@ impl Bound {
     }
 
     /// Takes a slot, waiting in line until `deadline` (forever if `None`).
-    /// Returns whether a slot was taken.
+    /// Returns whether a slot was taken. Without a deadline, a worker of
+    /// another pool runs its own pool's work while it waits.
     ///
     /// Spins briefly first: when workers start tasks every few microseconds
     /// a slot frees up almost at once, and taking it then costs neither this
@@ -209,23 +227,32 @@ impl Bound {
     #[cold]
     fn wait_for_slot(&self, deadline: Option<Instant>) -> bool {
         let me = Arc::new(Waiter {
+            granted: OnceLatch::new(),
             condvar: Condvar::new(),
-            granted: AtomicBool::new(false),
         });
         let mut waiters = lock(&self.waiters);
         waiters.push_back(Arc::clone(&me));
         self.waiting.fetch_add(1, Ordering::SeqCst);
         // Pairs with the fence in `release` (see there).
         fence(Ordering::SeqCst);
+        // First in line: a slot freed while nobody was seen waiting is this
+        // producer's to take.
+        if waiters.len() == 1 && self.take_slot() {
+            waiters.pop_front();
+            self.leave_line(&mut waiters);
+            return true;
+        }
+        if deadline.is_none()
+            && let Some(worker) = WorkerThread::current()
+        {
+            // A worker of another pool (this pool's own never wait): keep
+            // its pool going until a releaser grants the slot.
+            drop(waiters);
+            worker.wait_until(&me.granted);
+            return true;
+        }
         loop {
-            if me.granted.load(Ordering::Relaxed) {
-                return true;
-            }
-            // First in line: a slot freed while nobody was seen waiting is
-            // this producer's to take.
-            if waiters.front().is_some_and(|first| Arc::ptr_eq(first, &me)) && self.take_slot() {
-                waiters.pop_front();
-                self.leave_line(&mut waiters);
+            if me.granted.probe() {
                 return true;
             }
             waiters = match deadline {
@@ -236,7 +263,8 @@ impl Bound {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        if me.granted.load(Ordering::Relaxed) {
+                        // Granted or not is settled under the lock.
+                        if me.granted.probe() {
                             return true;
                         }
                         waiters.retain(|waiter| !Arc::ptr_eq(waiter, &me));
@@ -253,25 +281,27 @@ impl Bound {
         }
     }
 
-    /// Bookkeeping after a producer left the line (served or timed out):
-    /// the new first in line re-checks for a free slot.
+    /// Bookkeeping after a producer left the line by itself (it took a slot,
+    /// or timed out). Slots freed while their releasers saw nobody waiting
+    /// may still be free: they go to the producers now first in line.
     fn leave_line(&self, waiters: &mut MutexGuard<'_, VecDeque<Arc<Waiter>>>) {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
-        if let Some(first) = waiters.front() {
-            first.condvar.notify_one();
-        }
+        self.grant_while_free(waiters);
     }
 
     #[cold]
     fn grant_to_first_waiter(&self) {
         let mut waiters = lock(&self.waiters);
-        if waiters.is_empty() || !self.take_slot() {
-            // Nobody left in line, or the freed slot is already taken again.
-            return;
+        self.grant_while_free(&mut waiters);
+    }
+
+    /// Takes a free slot for each producer in line, oldest first, until
+    /// the line or the free slots run out.
+    fn grant_while_free(&self, waiters: &mut MutexGuard<'_, VecDeque<Arc<Waiter>>>) {
+        while !waiters.is_empty() && self.take_slot() {
+            let first = waiters.pop_front().expect("checked above");
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            first.grant();
         }
-        let first = waiters.pop_front().expect("checked above");
-        first.granted.store(true, Ordering::Relaxed);
-        first.condvar.notify_one();
-        self.leave_line(&mut waiters);
     }
 }

@@ -136,9 +136,10 @@ impl ThreadPoolBuilder {
 
     /// Receives the panic of any detached task ([`ThreadPool::spawn`]).
     ///
-    /// Without a handler, such a panic is counted
+    /// Every such panic is counted
     /// ([`Metrics::detached_panics`](crate::Metrics::detached_panics)) and
-    /// left to the standard panic hook to print. Either way the worker keeps
+    /// printed by the standard panic hook, then its payload goes to this
+    /// handler (without one, it is dropped). Either way the worker keeps
     /// running and the process does not abort.
     pub fn panic_handler<F>(mut self, handler: F) -> Self
     where
@@ -154,7 +155,9 @@ impl ThreadPoolBuilder {
     ///
     /// Tasks spawned by the pool's own workers are not counted and never
     /// wait: a worker waiting for room that only the workers can make would
-    /// deadlock the pool.
+    /// deadlock the pool. A worker of another pool is counted like any
+    /// outside thread; while it waits for room it keeps running its own
+    /// pool's work.
     ///
     /// ```
     /// use pilfer::FullPolicy;

@@ -32,6 +32,13 @@ use crate::worker::WorkerThread;
 /// when the `join` starts). So `a` must not block waiting for something
 /// only `b` does.
 ///
+/// # Panics
+///
+/// Outside every pool, if the global pool does not exist yet and cannot be
+/// built (for example `PILFER_NUM_THREADS` is not a valid thread count); use
+/// [`ThreadPoolBuilder::build_global`](crate::ThreadPoolBuilder::build_global)
+/// to get that error as a value instead.
+///
 /// ```
 /// fn fib(n: u64) -> u64 {
 ///     if n < 2 {

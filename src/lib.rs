@@ -118,6 +118,13 @@ pub fn current_worker_index() -> Option<usize> {
 /// The number of threads of the current worker's pool, or of the global
 /// pool when called outside every pool (building it if needed).
 ///
+/// # Panics
+///
+/// Outside every pool, if the global pool does not exist yet and cannot be
+/// built (for example `PILFER_NUM_THREADS` is not a valid thread count); use
+/// [`ThreadPoolBuilder::build_global`](crate::ThreadPoolBuilder::build_global)
+/// to get that error as a value instead.
+///
 /// ```
 /// let pool = pilfer::ThreadPool::builder().num_threads(3).build().unwrap();
 /// assert_eq!(pool.install(pilfer::current_num_threads), 3);

@@ -51,7 +51,9 @@ impl ThreadPool {
     /// If the pool has a [`max_pending`](ThreadPoolBuilder::max_pending)
     /// bound and that many tasks from outside are waiting to start, this
     /// waits for room or runs `func` on the calling thread, as the pool's
-    /// [`FullPolicy`](crate::FullPolicy) says.
+    /// [`FullPolicy`](crate::FullPolicy) says. A worker of another pool
+    /// that waits for room keeps running its own pool's work meanwhile, so
+    /// pools that submit to each other do not deadlock.
     ///
     /// ```
     /// use std::sync::mpsc;
@@ -122,6 +124,12 @@ impl ThreadPool {
 
     /// Queues `func`, waiting up to `timeout` for room in a full bounded
     /// pool; hands it back in [`TrySpawnError::Full`] if none appeared.
+    ///
+    /// It waits whatever the pool's [`FullPolicy`](crate::FullPolicy), and
+    /// the calling thread only waits: a worker of another pool runs none of
+    /// its pool's work meanwhile (unlike in [`spawn`](ThreadPool::spawn)),
+    /// for at most `timeout`. A `timeout` too large to represent as an
+    /// instant waits as long as it takes, as `spawn` under `Block` does.
     pub fn spawn_timeout<F>(&self, func: F, timeout: Duration) -> Result<(), TrySpawnError<F>>
     where
         F: FnOnce() + Send + 'static,

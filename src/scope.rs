@@ -137,6 +137,13 @@ where
 /// has finished. A panic in the body or any task is re-raised here after
 /// that (the first one, if several).
 ///
+/// # Panics
+///
+/// Outside every pool, if the global pool does not exist yet and cannot be
+/// built (for example `PILFER_NUM_THREADS` is not a valid thread count); use
+/// [`ThreadPoolBuilder::build_global`](crate::ThreadPoolBuilder::build_global)
+/// to get that error as a value instead.
+///
 /// ```
 /// let data = vec![1, 2, 3, 4];
 /// let mut left = 0;

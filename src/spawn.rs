@@ -210,6 +210,13 @@ where
 /// [`panic_handler`](crate::ThreadPoolBuilder::panic_handler); it never
 /// aborts the process or stops a worker.
 ///
+/// # Panics
+///
+/// Outside every pool, if the global pool does not exist yet and cannot be
+/// built (for example `PILFER_NUM_THREADS` is not a valid thread count); use
+/// [`ThreadPoolBuilder::build_global`](crate::ThreadPoolBuilder::build_global)
+/// to get that error as a value instead.
+///
 /// ```
 /// use std::sync::mpsc;
 ///

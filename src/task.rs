@@ -21,7 +21,7 @@ use std::thread;
 /// let failing = pool.submit(|| -> u32 { panic!("boom") });
 /// assert!(failing.join().is_err());
 /// ```
-#[must_use = "a Task does nothing unless joined; drop it to detach the closure"]
+#[must_use = "dropping a Task detaches it: the closure still runs; join it to get the result"]
 pub struct Task<T> {
     inner: Arc<TaskInner<T>>,
 }

@@ -901,6 +901,100 @@ fn spawns_from_a_worker_never_block_on_the_bound() {
     });
 }
 
+/// A worker of another pool waiting for room in a full pool runs its own
+/// pool's work meanwhile: here the only worker of `home` waits on `full`,
+/// and a task queued on `home` still runs before `full` has room.
+#[test]
+fn a_worker_of_another_pool_runs_its_own_work_while_waiting_for_room() {
+    let _serial = shared();
+    with_deadline("a foreign worker waiting for room", || {
+        let full = Arc::new(bounded(1, 1, FullPolicy::Block));
+        let home = bounded(1, 1, FullPolicy::Block);
+        let occupied = occupy(&full);
+        let fillers = fill(&full, 1);
+        let (waiting, is_waiting) = mpsc::channel();
+        let spawn_returned = Arc::new(AtomicBool::new(false));
+        let spawned_ran = Arc::new(AtomicBool::new(false));
+        {
+            let (full, returned, ran) = (
+                Arc::clone(&full),
+                Arc::clone(&spawn_returned),
+                Arc::clone(&spawned_ran),
+            );
+            home.spawn(move || {
+                waiting.send(()).unwrap();
+                full.spawn(move || ran.store(true, Ordering::SeqCst));
+                returned.store(true, Ordering::SeqCst);
+            });
+        }
+        is_waiting.recv_timeout(DEADLINE).unwrap();
+        // Queued on `home` from outside: only `home`'s waiting worker can
+        // run it, and `full` stays full until the test releases it.
+        let helped = home.submit(pilfer::current_worker_index);
+        assert_eq!(
+            helped.join().unwrap(),
+            Some(0),
+            "home's work did not run while its worker waited for room"
+        );
+        assert!(
+            !spawn_returned.load(Ordering::SeqCst),
+            "spawn into the full pool returned while it was full"
+        );
+        assert_eq!(full.pending(), 1, "pending() exceeded the bound");
+
+        occupied.release();
+        wait_for("the waiting spawn returns", || {
+            spawn_returned.load(Ordering::SeqCst)
+        });
+        drop(home);
+        let full = Arc::into_inner(full).expect("the only reference");
+        drop(full);
+        assert_eq!(fillers.load(Ordering::SeqCst), 1);
+        assert!(
+            spawned_ran.load(Ordering::SeqCst),
+            "the task that waited for room never ran"
+        );
+    });
+}
+
+/// Two full pools whose workers submit to each other under `Block`: each
+/// worker, waiting for room in the other pool, starts its own pool's
+/// pending tasks, which makes the room the other one waits for. Blocking
+/// the workers outright deadlocks this.
+#[test]
+fn pools_that_block_on_each_other_keep_going() {
+    let _serial = shared();
+    const EACH: usize = 200;
+    with_deadline("two full pools submitting to each other", || {
+        let left = Arc::new(bounded(1, 1, FullPolicy::Block));
+        let right = Arc::new(bounded(1, 1, FullPolicy::Block));
+        let ran = Arc::new(AtomicUsize::new(0));
+        // Both workers busy before either submits, so both pools fill up.
+        let both_busy = Arc::new(Barrier::new(2));
+        let flood = |from: &Arc<ThreadPool>, onto: &Arc<ThreadPool>| {
+            let (onto, ran, both_busy) =
+                (Arc::clone(onto), Arc::clone(&ran), Arc::clone(&both_busy));
+            from.submit(move || {
+                both_busy.wait();
+                for _ in 0..EACH {
+                    let ran = Arc::clone(&ran);
+                    onto.spawn(move || {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            })
+        };
+        let left_to_right = flood(&left, &right);
+        let right_to_left = flood(&right, &left);
+        left_to_right.join().unwrap();
+        right_to_left.join().unwrap();
+        for pool in [left, right] {
+            drop(Arc::into_inner(pool).expect("the floods let go of the pools"));
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 2 * EACH);
+    });
+}
+
 // ---------------------------------------------------------------------------
 // CallerRuns
 // ---------------------------------------------------------------------------
