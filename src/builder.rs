@@ -105,10 +105,14 @@ impl ThreadPoolBuilder {
         self
     }
 
-    /// Whether to pin worker `i` to the `i`-th core the process may run on.
-    /// Default: `true`. A pool with more workers than the process has cores
-    /// is left unpinned (workers sharing a core should be free to move), and
-    /// a pin the OS refuses leaves that worker unpinned;
+    /// Whether to pin each worker to a core of its own. Default: `true`.
+    ///
+    /// The workers take the first cores the process may run on that no
+    /// pinned worker of another live pool holds, and hold them until the
+    /// pool is gone. A pool that cannot get one free core per worker (more
+    /// workers than the process has cores, or cores held by other pools, the
+    /// global pool included) is left unpinned: workers sharing a core should
+    /// be free to move. A pin the OS refuses leaves that worker unpinned;
     /// [`Metrics`](crate::Metrics) reports which workers are pinned.
     pub fn pin_workers(mut self, pin: bool) -> Self {
         self.pin_workers = pin;

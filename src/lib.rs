@@ -10,7 +10,8 @@
 //! # How work moves
 //!
 //! Each worker owns a double-ended queue (a crossbeam-deque `Worker`) and is
-//! pinned to its own core (unless the pool has more workers than cores).
+//! pinned to a core of its own (unless the pool cannot have one free core
+//! per worker: more workers than cores, or cores held by other pools).
 //! It pushes and pops its own work at one end, last in first out, so what
 //! it touched last (still in its cache) runs first.
 //! A worker that runs dry *steals* from the other end of a peer's deque,

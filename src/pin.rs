@@ -1,10 +1,14 @@
 //! Pinning workers to cores.
 //!
-//! Worker `i` is pinned to the `i`-th core of the set the process may run on.
-//! A pool with more workers than that set has cores is not pinned at all:
-//! two workers pinned to one core could not be moved apart by the OS when
-//! one core is busier than another (with 16 workers on 2 cores, quicksort
-//! took about 1.4x as long pinned as unpinned; BENCHMARKS.md).
+//! A pool's workers are pinned only if each can have a core of its own: a
+//! core of the set the process may run on that no pinned worker of another
+//! live pool holds. The pool then takes the first such cores, in order, and
+//! holds them until its registry is dropped (its workers have exited); a
+//! pool that cannot get one free core per worker is not pinned at all. Two
+//! workers pinned to one core could not be moved apart by the OS when one
+//! core is busier than another (with 16 workers on 2 cores, quicksort took
+//! about 1.4x as long pinned as unpinned; BENCHMARKS.md), and two small
+//! pools each pinned to the first core could never run at the same time.
 //!
 //! `core_affinity::get_core_ids` reads the *calling thread's* mask, which a
 //! pinned thread has narrowed to one core. So the set is read once per
@@ -19,7 +23,7 @@
 //! A failed pin is not an error; the worker runs unpinned and the metrics
 //! say so. (On macOS the OS treats affinity as a hint only.)
 
-use crate::sync::OnceLock;
+use crate::sync::{OnceLock, process};
 pub(crate) use core_affinity::CoreId;
 
 /// The cores the process may run on, as first read (empty if unknown).
@@ -35,6 +39,72 @@ pub(crate) fn allowed_cores() -> Vec<CoreId> {
         .clone()
 }
 
+/// Which of the allowed cores (by position in `allowed_cores()`) a pinned
+/// worker of some live pool holds.
+static HELD: process::Mutex<Vec<bool>> = process::Mutex::new(Vec::new());
+
+/// Where the workers of one pool run, and the cores it holds while alive.
+pub(crate) struct CorePlan {
+    /// The allowed cores (empty if unknown: nothing to do).
+    cores: Vec<CoreId>,
+    /// If the pool is pinned: the position in `cores` of each worker's core.
+    pinned: Option<Vec<usize>>,
+}
+
+impl CorePlan {
+    /// Plans a pool of `workers`: pinned, on free cores taken now, if `pin`
+    /// and enough cores are free; spread over all the allowed cores if not.
+    pub(crate) fn new(pin: bool, workers: usize) -> CorePlan {
+        let cores = allowed_cores();
+        let pinned = if pin && !cores.is_empty() {
+            hold_free_cores(cores.len(), workers)
+        } else {
+            None
+        };
+        CorePlan { cores, pinned }
+    }
+
+    /// The placement of worker `index` (`None`: nothing to do).
+    pub(crate) fn placement(&self, index: usize) -> Option<Placement> {
+        if self.cores.is_empty() {
+            return None;
+        }
+        Some(match &self.pinned {
+            Some(positions) => Placement::Pin(self.cores[positions[index]]),
+            None => Placement::Spread(self.cores.clone()),
+        })
+    }
+}
+
+impl Drop for CorePlan {
+    fn drop(&mut self) {
+        if let Some(positions) = &self.pinned {
+            let mut held = HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for &position in positions {
+                held[position] = false;
+            }
+        }
+    }
+}
+
+/// Takes the first `workers` of `allowed` cores that no live pool holds, or
+/// none if fewer are free.
+fn hold_free_cores(allowed: usize, workers: usize) -> Option<Vec<usize>> {
+    let mut held = HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    held.resize(allowed, false);
+    let free: Vec<usize> = (0..allowed)
+        .filter(|&position| !held[position])
+        .take(workers)
+        .collect();
+    if free.len() < workers {
+        return None;
+    }
+    for &position in &free {
+        held[position] = true;
+    }
+    Some(free)
+}
+
 /// Where a worker runs.
 #[derive(Clone)]
 pub(crate) enum Placement {
@@ -45,24 +115,6 @@ pub(crate) enum Placement {
 }
 
 impl Placement {
-    /// The placement of worker `index` of `workers` among `cores` (empty:
-    /// nothing to do). Pinned only if asked and every worker can have a
-    /// core of its own.
-    pub(crate) fn for_worker(
-        pin: bool,
-        cores: &[CoreId],
-        index: usize,
-        workers: usize,
-    ) -> Option<Placement> {
-        if cores.is_empty() {
-            None
-        } else if pin && workers <= cores.len() {
-            Some(Placement::Pin(cores[index]))
-        } else {
-            Some(Placement::Spread(cores.to_vec()))
-        }
-    }
-
     /// Applies the placement to the calling thread; returns whether it is
     /// now pinned to one core.
     pub(crate) fn apply(&self) -> bool {

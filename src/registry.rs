@@ -7,7 +7,7 @@ use crate::builder::{BuildError, PoolConfig};
 use crate::job::{JobRef, StackJob};
 use crate::latch::{CrossLatch, Latch, ShutdownLatch, ThreadLatch};
 use crate::metrics::{Metrics, WorkerCounters};
-use crate::pin::{Placement, allowed_cores};
+use crate::pin::CorePlan;
 use crate::queue::{GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -41,6 +41,8 @@ pub(crate) struct Registry {
     bound: Option<Bound>,
     full_policy: FullPolicy,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// Where the workers run; holds their cores until the pool is gone.
+    cores: CorePlan,
 }
 
 /// What the pool shares about worker `i`.
@@ -96,6 +98,7 @@ impl Registry {
             bound: config.max_pending.map(Bound::new),
             full_policy: config.when_full,
             threads: Mutex::new(Vec::with_capacity(num_threads)),
+            cores: CorePlan::new(config.pin_workers, num_threads),
         });
 
         // Names first: a name the OS cannot take must fail the build before
@@ -106,14 +109,13 @@ impl Registry {
         if let Some(index) = names.iter().position(|name| name.contains('\0')) {
             return Err(BuildError::InvalidThreadName { index });
         }
-        let cores = allowed_cores();
         let mut handles = Vec::with_capacity(num_threads);
         for ((index, deque), name) in deques.into_iter().enumerate().zip(names) {
             let mut builder = thread::Builder::new().name(name);
             if let Some(size) = config.stack_size {
                 builder = builder.stack_size(size);
             }
-            let placement = Placement::for_worker(config.pin_workers, &cores, index, num_threads);
+            let placement = registry.cores.placement(index);
             let worker_registry = Arc::clone(&registry);
             let spawned = unwind::halt_unwinding(move || {
                 builder.spawn(move || worker::main_loop(worker_registry, index, deque, placement))

@@ -22,6 +22,13 @@ pub(crate) use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 /// for it, and the models never touch the global pool, so it is always std's.
 pub(crate) use std::sync::OnceLock;
 
+/// Process-wide state that the loom models never reach (which cores pinned
+/// pools hold, pin.rs: nothing is pinned under loom) sits in `static`s, for
+/// which loom's types have no `const` constructors: always std's.
+pub(crate) mod process {
+    pub(crate) use std::sync::Mutex;
+}
+
 pub(crate) mod atomic {
     #[cfg(loom)]
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, fence};

@@ -1,12 +1,22 @@
 //! Pinning workers to cores (`pin_workers`), as seen by the workers' own
 //! affinity masks and by `Metrics`. Linux only: elsewhere affinity is a hint
 //! or unavailable.
+//!
+//! Which cores are free depends on every pinned pool alive in the process,
+//! so the tests here take turns (`one_at_a_time`).
 #![cfg(target_os = "linux")]
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+
+static TURN: Mutex<()> = Mutex::new(());
+
+/// Held by every test while its pools are alive.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 type Masks = BTreeMap<usize, Vec<usize>>;
 
@@ -49,6 +59,7 @@ fn allowed_cores() -> Vec<usize> {
 /// different, and the metrics report them all as pinned.
 #[test]
 fn pinned_workers_each_get_their_own_core() {
+    let _turn = one_at_a_time();
     let allowed = allowed_cores();
     let n = allowed.len();
     let (pool, masks) = pool_recording_masks(n, true);
@@ -68,6 +79,7 @@ fn pinned_workers_each_get_their_own_core() {
 /// metrics say so.
 #[test]
 fn more_workers_than_cores_are_left_unpinned() {
+    let _turn = one_at_a_time();
     let allowed = allowed_cores();
     let n = allowed.len() + 2;
     let (pool, masks) = pool_recording_masks(n, true);
@@ -82,6 +94,7 @@ fn more_workers_than_cores_are_left_unpinned() {
 /// Without pinning every worker keeps the process's full set of cores.
 #[test]
 fn unpinned_workers_keep_the_full_mask() {
+    let _turn = one_at_a_time();
     let allowed = allowed_cores();
     let n = allowed.len().max(2);
     let (pool, masks) = pool_recording_masks(n, false);
@@ -97,6 +110,7 @@ fn unpinned_workers_keep_the_full_mask() {
 /// Pinning a pool's workers does not narrow the building thread's own mask.
 #[test]
 fn pinning_leaves_the_building_thread_alone() {
+    let _turn = one_at_a_time();
     let before = allowed_cores();
     let (pool, _) = pool_recording_masks(2, true);
     assert_eq!(allowed_cores(), before);
@@ -120,20 +134,62 @@ fn masks_of_pools_built_on_a_pinned_worker(n: usize) -> (Masks, Masks) {
     })
 }
 
-/// Builder docs: worker i is pinned to "the i-th core the process may run
-/// on". That must hold for a pool built by a task of another, pinned pool
-/// too, not only for pools built by unpinned threads. (Regression: such a
-/// pool used to pin every worker to the building worker's one core.)
+/// A pool built by a task of another, pinned pool pins its workers to the
+/// cores that are still free, one each, not to the building worker's one
+/// core. (Regression: such a pool used to pin every worker to that core.)
 #[test]
 fn pool_built_on_a_pinned_worker_spreads_its_pins() {
+    let _turn = one_at_a_time();
     let allowed = allowed_cores();
     if allowed.len() < 2 {
         println!("only one allowed core: nothing to spread");
         return;
     }
-    let (pinned, _) = masks_of_pools_built_on_a_pinned_worker(allowed.len());
+    // The outer pool holds the first core; the other cores are free.
+    let (pinned, _) = masks_of_pools_built_on_a_pinned_worker(allowed.len() - 1);
+    assert_eq!(pinned.len(), allowed.len() - 1);
     for (i, mask) in &pinned {
-        assert_eq!(mask, &vec![allowed[i % allowed.len()]], "pinned worker {i}");
+        assert_eq!(mask, &vec![allowed[i + 1]], "pinned worker {i}");
+    }
+}
+
+/// Separate pinned pools take different cores: two one-worker pools do not
+/// both pin to the first core (where they could never run at once).
+#[test]
+fn separate_pools_pin_to_different_cores() {
+    let _turn = one_at_a_time();
+    let allowed = allowed_cores();
+    if allowed.len() < 2 {
+        println!("only one allowed core: nothing to share out");
+        return;
+    }
+    let (first, first_masks) = pool_recording_masks(1, true);
+    let (second, second_masks) = pool_recording_masks(1, true);
+    assert_eq!(first_masks[&0], vec![allowed[0]]);
+    assert_eq!(second_masks[&0], vec![allowed[1]]);
+    assert_eq!(first.metrics().pinned_workers(), 1);
+    assert_eq!(second.metrics().pinned_workers(), 1);
+}
+
+/// A pool that cannot get a free core for every worker is not pinned at
+/// all, and once the pool holding the cores is dropped they are free again.
+#[test]
+fn cores_held_by_a_live_pool_are_not_shared_and_come_back_on_drop() {
+    let _turn = one_at_a_time();
+    let allowed = allowed_cores();
+    let (holder, _) = pool_recording_masks(allowed.len(), true);
+    assert_eq!(holder.metrics().pinned_workers(), allowed.len());
+
+    let (crowded, masks) = pool_recording_masks(1, true);
+    assert_eq!(masks[&0], allowed, "a worker pinned onto a held core");
+    assert_eq!(crowded.metrics().pinned_workers(), 0);
+    drop(crowded);
+
+    drop(holder);
+    let (after, masks) = pool_recording_masks(allowed.len(), true);
+    assert_eq!(after.metrics().pinned_workers(), allowed.len());
+    for (i, mask) in &masks {
+        assert_eq!(mask, &vec![allowed[*i]], "worker {i} after the drop");
     }
 }
 
@@ -142,6 +198,7 @@ fn pool_built_on_a_pinned_worker_spreads_its_pins() {
 /// used to inherit the building worker's one-core mask.)
 #[test]
 fn unpinned_pool_built_on_a_pinned_worker_keeps_the_full_mask() {
+    let _turn = one_at_a_time();
     let allowed = allowed_cores();
     if allowed.len() < 2 {
         println!("only one allowed core: every mask is full");
