@@ -287,6 +287,49 @@ fn worker_of_another_pool_waiting_for_room_is_woken_by_the_grant() {
 }
 
 #[test]
+fn nested_waits_for_room_on_one_worker_all_get_through() {
+    model(|| {
+        let bounded = Arc::new(
+            pilfer::ThreadPool::builder()
+                .num_threads(1)
+                .max_pending(1)
+                .build()
+                .unwrap(),
+        );
+        let home = pool(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        {
+            let (bounded, ran) = (bounded.clone(), ran.clone());
+            home.install(move || {
+                // Queued on this worker's own deque: run while the worker
+                // waits for room below, so its spawn may wait in line
+                // behind the one that is suspended under it.
+                let (inner, counter) = (bounded.clone(), ran.clone());
+                pilfer::spawn(move || {
+                    inner.spawn(move || {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    });
+                });
+                for _ in 0..2 {
+                    let ran = ran.clone();
+                    bounded.spawn(move || {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+            });
+        }
+        // `home` runs its detached task before its drop returns.
+        drop(home);
+        drop(
+            Arc::try_unwrap(bounded)
+                .ok()
+                .expect("home's tasks dropped their handles"),
+        );
+        assert_eq!(ran.load(Ordering::Relaxed), 3);
+    });
+}
+
+#[test]
 fn task_joined_on_a_sleeping_worker_wakes_it() {
     model(|| {
         let waiter = pool(1);

@@ -16,14 +16,23 @@
 //!
 //! Producers that must wait queue up in arrival order; each freed slot goes
 //! to the longest-waiting producer, so no producer starves while others keep
-//! submitting. A thread outside every pool sleeps on a condition variable. A
-//! worker of *another* pool (a task of pool B submitting to pool A) waits as
-//! it waits for a `join`: it runs its own pool's work meanwhile and sleeps in
-//! its own pool's protocol. Blocking it outright could deadlock two pools
+//! submitting. A thread outside every pool sleeps on a condition variable.
+//!
+//! A worker of *another* pool (a task of pool B submitting to pool A) waits
+//! as it waits for a `join`: it runs its own pool's work meanwhile and sleeps
+//! in its own pool's protocol. Blocking it outright could deadlock two pools
 //! that submit to each other, each worker waiting for room that only the
-//! other pool's blocked workers could make. Without a bound none of this
-//! exists: the submission path stays free of extra atomic read-modify-writes.
+//! other pool's blocked workers could make. Such a worker hands its task to
+//! the line, and whoever takes a slot for it also queues the task: the
+//! worker may be running, deeper in its stack, another task that waits in
+//! the same line, and a slot reserved for a producer that cannot queue its
+//! task until that inner wait ends could leave every slot reserved and
+//! nothing queued to free one.
+//!
+//! Without a bound none of this exists: the submission path stays free of
+//! extra atomic read-modify-writes.
 
+use crate::job::JobRef;
 use crate::latch::OnceLatch;
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, hint, lock};
@@ -138,8 +147,20 @@ pub(crate) struct Bound {
     /// How many producers are in `waiters`; lets `release` skip the lock.
     waiting: AtomicUsize,
     /// Producers waiting for a slot, oldest first.
-    waiters: Mutex<VecDeque<Arc<Waiter>>>,
+    waiters: Mutex<VecDeque<InLine>>,
 }
+
+/// A producer in line.
+struct InLine {
+    waiter: Arc<Waiter>,
+    /// The task a worker of another pool handed over (`wait_in_line_with`),
+    /// queued by whoever takes a slot for it.
+    task: Option<JobRef>,
+}
+
+/// Tasks whose producers were granted a slot under the lock, to queue (and
+/// then tell their producers) once it is released.
+type HandedOver = Vec<(Arc<Waiter>, JobRef)>;
 
 struct Waiter {
     /// Set, under the `waiters` lock, when a releaser took a slot for this
@@ -151,6 +172,13 @@ struct Waiter {
 }
 
 impl Waiter {
+    fn new() -> Arc<Waiter> {
+        Arc::new(Waiter {
+            granted: OnceLatch::new(),
+            condvar: Condvar::new(),
+        })
+    }
+
     /// Hands this producer the slot just taken for it. Called under the
     /// `waiters` lock, after it was taken out of the line.
     fn grant(&self) {
@@ -182,14 +210,10 @@ impl Bound {
         self.waiting.load(Ordering::SeqCst) == 0 && self.take_slot()
     }
 
-    /// Takes a slot, waiting in line until `deadline` (forever if `None`).
-    /// Returns whether a slot was taken. Without a deadline, a worker of
-    /// another pool runs its own pool's work while it waits.
-    ///
-    /// Spins briefly first: when workers start tasks every few microseconds
-    /// a slot frees up almost at once, and taking it then costs neither this
-    /// thread nor the releasing worker a system call.
-    pub(crate) fn acquire(&self, deadline: Option<Instant>) -> bool {
+    /// Busy-waits briefly for a slot: when workers start tasks every few
+    /// microseconds one frees up almost at once, and taking it then costs
+    /// neither this thread nor the releasing worker a system call.
+    pub(crate) fn spin_for_slot(&self) -> bool {
         for round in 0..SPIN_ROUNDS {
             if self.try_acquire() {
                 return true;
@@ -198,20 +222,56 @@ impl Bound {
                 hint::spin_loop();
             }
         }
-        self.try_acquire() || self.wait_for_slot(deadline)
+        self.try_acquire()
+    }
+
+    /// Takes a slot, waiting in line until `deadline` (forever if `None`)
+    /// with the calling thread blocked. Returns whether a slot was taken.
+    /// `inject` queues the tasks handed over by producers this call grants
+    /// a slot to.
+    pub(crate) fn acquire(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
+        self.spin_for_slot() || self.wait_for_slot(deadline, inject)
+    }
+
+    /// For a worker of another pool: waits in line with `task`, running
+    /// `worker`'s own pool's work meanwhile, until a slot was taken for it
+    /// and `task` queued with `inject` (by this call or by a releaser).
+    #[cold]
+    pub(crate) fn wait_in_line_with(
+        &self,
+        task: JobRef,
+        worker: &WorkerThread,
+        inject: impl Fn(JobRef),
+    ) {
+        let me = Waiter::new();
+        let mut waiters = lock(&self.waiters);
+        waiters.push_back(InLine {
+            waiter: Arc::clone(&me),
+            task: Some(task),
+        });
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        // Pairs with the fence in `release` (see there).
+        fence(Ordering::SeqCst);
+        // Slots freed while nobody was seen waiting: for those first in line.
+        let handed_over = self.grant_while_free(&mut waiters);
+        drop(waiters);
+        queue_handed_over(handed_over, &inject);
+        worker.wait_until(&me.granted);
     }
 
     /// Gives back the slot of a task that a worker is starting, handing it
-    /// to the longest-waiting producer if there is one.
-    pub(crate) fn release(&self) {
+    /// to the longest-waiting producer if there is one (`inject` queues
+    /// that producer's task if it handed one over).
+    pub(crate) fn release(&self, inject: impl Fn(JobRef)) {
         self.pending.fetch_sub(1, Ordering::SeqCst);
-        // Pairs with the fence in `wait_for_slot`: either this load sees the
-        // waiter, or the waiter's re-check sees the slot this freed.
+        // Pairs with the fence in `wait_for_slot` and `wait_in_line_with`:
+        // either this load sees the waiter, or the waiter's own grant, after
+        // its fence, sees the slot this freed.
         fence(Ordering::SeqCst);
         // `--cfg pilfer_bug="no_grant"` drops the hand-over, to show that the
         // loom models catch a producer left waiting (loom/README.md).
         if self.waiting.load(Ordering::Relaxed) != 0 && cfg!(not(pilfer_bug = "no_grant")) {
-            self.grant_to_first_waiter();
+            self.grant_to_first_waiter(inject);
         }
     }
 
@@ -225,33 +285,26 @@ impl Bound {
     }
 
     #[cold]
-    fn wait_for_slot(&self, deadline: Option<Instant>) -> bool {
-        let me = Arc::new(Waiter {
-            granted: OnceLatch::new(),
-            condvar: Condvar::new(),
-        });
+    fn wait_for_slot(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
+        let me = Waiter::new();
         let mut waiters = lock(&self.waiters);
-        waiters.push_back(Arc::clone(&me));
+        waiters.push_back(InLine {
+            waiter: Arc::clone(&me),
+            task: None,
+        });
         self.waiting.fetch_add(1, Ordering::SeqCst);
         // Pairs with the fence in `release` (see there).
         fence(Ordering::SeqCst);
-        // First in line: a slot freed while nobody was seen waiting is this
-        // producer's to take.
-        if waiters.len() == 1 && self.take_slot() {
-            waiters.pop_front();
-            self.leave_line(&mut waiters);
-            return true;
-        }
-        if deadline.is_none()
-            && let Some(worker) = WorkerThread::current()
-        {
-            // A worker of another pool (this pool's own never wait): keep
-            // its pool going until a releaser grants the slot.
+        // Slots freed while nobody was seen waiting: for those first in line,
+        // perhaps this producer.
+        let handed_over = self.grant_while_free(&mut waiters);
+        if !handed_over.is_empty() {
             drop(waiters);
-            worker.wait_until(&me.granted);
-            return true;
+            queue_handed_over(handed_over, &inject);
+            waiters = lock(&self.waiters);
         }
         loop {
+            // Granted or not is settled under the lock.
             if me.granted.probe() {
                 return true;
             }
@@ -263,12 +316,12 @@ impl Bound {
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        // Granted or not is settled under the lock.
-                        if me.granted.probe() {
-                            return true;
-                        }
-                        waiters.retain(|waiter| !Arc::ptr_eq(waiter, &me));
-                        self.leave_line(&mut waiters);
+                        waiters.retain(|in_line| !Arc::ptr_eq(&in_line.waiter, &me));
+                        self.waiting.fetch_sub(1, Ordering::SeqCst);
+                        // A slot it was about to miss goes to the next ones.
+                        let handed_over = self.grant_while_free(&mut waiters);
+                        drop(waiters);
+                        queue_handed_over(handed_over, &inject);
                         return false;
                     }
                     let (guard, _) = me
@@ -281,27 +334,35 @@ impl Bound {
         }
     }
 
-    /// Bookkeeping after a producer left the line by itself (it took a slot,
-    /// or timed out). Slots freed while their releasers saw nobody waiting
-    /// may still be free: they go to the producers now first in line.
-    fn leave_line(&self, waiters: &mut MutexGuard<'_, VecDeque<Arc<Waiter>>>) {
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        self.grant_while_free(waiters);
-    }
-
     #[cold]
-    fn grant_to_first_waiter(&self) {
-        let mut waiters = lock(&self.waiters);
-        self.grant_while_free(&mut waiters);
+    fn grant_to_first_waiter(&self, inject: impl Fn(JobRef)) {
+        let handed_over = self.grant_while_free(&mut lock(&self.waiters));
+        queue_handed_over(handed_over, &inject);
     }
 
-    /// Takes a free slot for each producer in line, oldest first, until
-    /// the line or the free slots run out.
-    fn grant_while_free(&self, waiters: &mut MutexGuard<'_, VecDeque<Arc<Waiter>>>) {
+    /// Takes a free slot for each producer in line, oldest first, until the
+    /// line or the free slots run out. A producer that waits by itself is
+    /// told at once; the tasks handed over by the others are returned, to be
+    /// queued after the lock is released.
+    fn grant_while_free(&self, waiters: &mut MutexGuard<'_, VecDeque<InLine>>) -> HandedOver {
+        let mut handed_over = Vec::new();
         while !waiters.is_empty() && self.take_slot() {
             let first = waiters.pop_front().expect("checked above");
             self.waiting.fetch_sub(1, Ordering::SeqCst);
-            first.grant();
+            match first.task {
+                Some(task) => handed_over.push((first.waiter, task)),
+                None => first.waiter.grant(),
+            }
         }
+        handed_over
+    }
+}
+
+/// Queues the tasks of producers granted a slot, then lets each producer
+/// return: once it does, its task is in the pool.
+fn queue_handed_over(handed_over: HandedOver, inject: &impl Fn(JobRef)) {
+    for (waiter, task) in handed_over {
+        inject(task);
+        waiter.granted.set();
     }
 }

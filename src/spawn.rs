@@ -26,6 +26,10 @@ enum Route<'a> {
     Local(&'a WorkerThread),
     /// Into the injector; `counted` when it holds a slot of the bound.
     Inject { counted: bool },
+    /// Handed to the line of producers waiting for a slot, by this worker
+    /// of another pool, which runs its own pool's work until a slot was
+    /// taken for the task and the task queued (bound.rs).
+    WaitInLine(&'a WorkerThread),
     /// Run right here by the submitting thread (`FullPolicy::CallerRuns`).
     CallerRuns,
 }
@@ -57,10 +61,18 @@ fn admit(registry: &Registry, wait: Wait) -> Result<Route<'static>, Rejected> {
     let Some(bound) = registry.bound() else {
         return Ok(Route::Inject { counted: false });
     };
+    let inject = |job| registry.inject(job);
     let admitted = match (wait, registry.full_policy()) {
         (Wait::Never, _) => bound.try_acquire(),
-        (Wait::Until(deadline), _) => bound.acquire(deadline),
-        (Wait::Policy, FullPolicy::Block) => bound.acquire(None),
+        (Wait::Until(deadline @ Some(_)), _) => bound.acquire(deadline, inject),
+        (Wait::Until(None), _) | (Wait::Policy, FullPolicy::Block) => {
+            match WorkerThread::current() {
+                // A worker of another pool (this pool's own went `Local`).
+                Some(worker) if !bound.spin_for_slot() => return Ok(Route::WaitInLine(worker)),
+                Some(_) => true,
+                None => bound.acquire(None, inject),
+            }
+        }
         (Wait::Policy, FullPolicy::CallerRuns) => {
             if !bound.try_acquire() {
                 return Ok(Route::CallerRuns);
@@ -83,12 +95,24 @@ where
     match route {
         Route::Local(worker) => worker.push(into_job(runner)),
         Route::Inject { counted: false } => registry.inject(into_job(runner)),
-        Route::Inject { counted: true } => registry.inject(into_job(move || {
-            release_slot();
-            runner();
-        })),
+        Route::Inject { counted: true } => registry.inject(counted_job(runner)),
+        Route::WaitInLine(worker) => registry
+            .bound()
+            .expect("waiting in line for a bound that does not exist")
+            .wait_in_line_with(counted_job(runner), worker, |job| registry.inject(job)),
         Route::CallerRuns => runner(),
     }
+}
+
+/// The job of a task that holds a slot of the bound, given back as it starts.
+fn counted_job<F>(runner: F) -> crate::job::JobRef
+where
+    F: FnOnce() + Send + 'static,
+{
+    into_job(move || {
+        release_slot();
+        runner();
+    })
 }
 
 /// Runs a detached closure on the submitting thread (`CallerRuns`); its
@@ -112,11 +136,11 @@ where
 /// A counted task is starting on a worker: give its slot back.
 fn release_slot() {
     let worker = WorkerThread::current().expect("pilfer: queued task ran off-pool");
-    worker
-        .registry()
+    let registry = worker.registry();
+    registry
         .bound()
         .expect("counted task in an unbounded pool")
-        .release();
+        .release(|job| registry.inject(job));
 }
 
 /// A detached closure queued on a pool, with its panic routed to the pool

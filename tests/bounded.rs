@@ -957,6 +957,61 @@ fn a_worker_of_another_pool_runs_its_own_work_while_waiting_for_room() {
     });
 }
 
+/// One worker of another pool waiting in line twice, the second wait nested
+/// in a task it ran during the first: the slot freed for the outer wait
+/// must not sit reserved while only the inner wait can proceed (bound.rs:
+/// the granter queues a waiting worker's task itself).
+#[test]
+fn nested_waits_of_a_worker_of_another_pool_both_get_through() {
+    let _serial = shared();
+    with_deadline("nested waits for room", || {
+        let full = Arc::new(bounded(1, 1, FullPolicy::Block));
+        let home = bounded(1, 1, FullPolicy::Block);
+        let occupied = occupy(&full);
+        let fillers = fill(&full, 1);
+        let (entering, is_entering) = mpsc::channel();
+        let (finished, is_finished) = mpsc::channel();
+        let ran = Arc::new(AtomicUsize::new(0));
+        for i in 0..2 {
+            let (full, ran) = (Arc::clone(&full), Arc::clone(&ran));
+            let (entering, finished) = (entering.clone(), finished.clone());
+            // `home` has one worker: the second task runs only while that
+            // worker waits for room on behalf of the first.
+            home.spawn(move || {
+                entering.send(i).unwrap();
+                full.spawn(move || {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                });
+                finished.send(i).unwrap();
+            });
+        }
+        for _ in 0..2 {
+            is_entering.recv_timeout(DEADLINE).unwrap();
+        }
+        // A window for the second task to join the line too.
+        thread::sleep(Duration::from_millis(50));
+        assert!(
+            is_finished.try_recv().is_err(),
+            "a spawn into the full pool returned"
+        );
+
+        occupied.release();
+        let mut done: Vec<i32> = (0..2)
+            .map(|_| {
+                is_finished
+                    .recv_timeout(DEADLINE)
+                    .expect("a nested wait for room never ended")
+            })
+            .collect();
+        done.sort();
+        assert_eq!(done, [0, 1]);
+        drop(home);
+        drop(Arc::into_inner(full).expect("the only reference"));
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert_eq!(fillers.load(Ordering::SeqCst), 1);
+    });
+}
+
 /// Two full pools whose workers submit to each other under `Block`: each
 /// worker, waiting for room in the other pool, starts its own pool's
 /// pending tasks, which makes the room the other one waits for. Blocking

@@ -293,6 +293,52 @@ fn bounded_submission_paths() {
     assert_eq!(values, (0..8).collect::<Vec<_>>());
 }
 
+/// Tasks handed to the line of a full pool by a worker of another pool: the
+/// job travels in the line and is queued by whichever thread takes a slot
+/// for it. Each runs once, its `Task` result read once.
+#[test]
+fn tasks_handed_over_by_a_worker_of_another_pool() {
+    let bounded = Arc::new(
+        pilfer::ThreadPool::builder()
+            .num_threads(1)
+            .max_pending(1)
+            .build()
+            .unwrap(),
+    );
+    // Hold the bounded pool's worker so that submissions must wait in line.
+    let (release, gate) = mpsc::channel::<()>();
+    let (started, is_started) = mpsc::channel();
+    bounded.spawn(move || {
+        started.send(()).unwrap();
+        gate.recv().unwrap();
+    });
+    is_started.recv().unwrap();
+    let home = pool(1);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let outer = Arc::clone(&bounded);
+    let sum = home.install(move || {
+        // Queued on this worker's own deque: it runs only once the worker
+        // waits in line below, and lets the bounded pool's worker go.
+        pilfer::spawn(move || release.send(()).unwrap());
+        let tasks: Vec<_> = (0..4u64)
+            .map(|i| {
+                let ran = Arc::clone(&ran);
+                // Boxed: the closure holds more than one word.
+                outer.submit(move || {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    i * 10
+                })
+            })
+            .collect();
+        let sum: u64 = tasks.into_iter().map(|task| task.join().unwrap()).sum();
+        assert_eq!(ran.load(Ordering::SeqCst), 4);
+        sum
+    });
+    assert_eq!(sum, 60);
+    drop(home);
+    drop(Arc::into_inner(bounded).expect("the only reference"));
+}
+
 #[test]
 fn shutdown_drains_queued_work() {
     let ran = Arc::new(AtomicUsize::new(0));
