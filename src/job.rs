@@ -55,7 +55,9 @@ type JobData = MaybeUninit<*const ()>;
 
 // SAFETY: a `JobRef` is handed between threads by the queues; everything that
 // produces one requires its closure and result to be `Send` (the bounds on
-// `StackJob`, `HeapJob` and `detached_job` at their construction sites).
+// `StackJob`, `HeapJob` and `detached_job` at their construction sites); a
+// stack job's latch, which the taker sets while the owner probes it, is
+// `Sync` (a supertrait of `Latch`).
 unsafe impl Send for JobRef {}
 
 impl JobRef {

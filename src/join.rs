@@ -101,7 +101,7 @@ where
         Err(payload) => recover_from_panic(worker, &job_b, job_b_ref, frame, payload),
     };
 
-    let result_b = if worker.pop_frame(frame) || reclaim(worker, &job_b, job_b_ref) {
+    let result_b = if take_back(worker, &job_b, job_b_ref, frame) {
         // SAFETY: the frame was never published, or this worker popped it
         // back from its own deque: no other thread can reach `job_b`.
         unsafe { job_b.run_inline() }
@@ -146,6 +146,29 @@ where
     unwind::resume_unwinding(payload)
 }
 
+/// Takes `b`'s frame back once `a` is done: `true` if `b` is to run inline
+/// (never published, or popped back from the deque), `false` once a thief
+/// ran it. No user code runs here, and `job_b` may be in another thread's
+/// hands meanwhile: a panic here (a broken invariant of pilfer's) aborts
+/// rather than unwind and free the frame under that thread.
+#[inline]
+fn take_back<L, F, R>(
+    worker: &WorkerThread,
+    job_b: &StackJob<L, F, R>,
+    job_b_ref: JobRef,
+    frame: usize,
+) -> bool
+where
+    L: Latch + crate::latch::SleepLatch,
+    F: FnOnce() -> R + Send,
+    R: Send,
+{
+    let abort_on_panic = unwind::AbortIfPanic;
+    let inline = worker.pop_frame(frame) || reclaim(worker, job_b, job_b_ref);
+    std::mem::forget(abort_on_panic);
+    inline
+}
+
 /// `b`'s frame was published. Pops it back if no thief took it (returns
 /// `true`: run it inline), else runs other work until its latch is set
 /// (returns `false`: its result is ready).
@@ -185,7 +208,7 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    if worker.pop_frame(frame) || reclaim(worker, job_b, job_b_ref) {
+    if take_back(worker, job_b, job_b_ref, frame) {
         // SAFETY: as in `join_on`: nobody else can reach `job_b`. Its value
         // is dropped inside the catch, like a stolen `b`'s below.
         if let Err(second) = unwind::halt_unwinding(|| drop(unsafe { job_b.run_inline() })) {

@@ -30,8 +30,9 @@ const UNSET: usize = 0;
 const SLEEPING: usize = 1;
 const SET: usize = 2;
 
-/// A latch that can be set once.
-pub(crate) trait Latch {
+/// A latch that can be set once. `Sync`: the thread that sets it and the
+/// one that waits on it share it.
+pub(crate) trait Latch: Sync {
     /// Sets the latch and wakes its waiter if it sleeps.
     ///
     /// # Safety
