@@ -99,7 +99,11 @@ impl ThreadPoolBuilder {
     }
 
     /// The stack size of each worker thread, in bytes. Default: the
-    /// standard library's default for spawned threads.
+    /// standard library's default for spawned threads. Zero is an error at
+    /// `build`; a size below the platform's minimum is rounded up to it,
+    /// and one the OS cannot provide fails the build
+    /// ([`BuildError::Spawn`]). A worker that overflows its stack aborts
+    /// the process, as any Rust thread does.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -220,6 +224,9 @@ impl ThreadPoolBuilder {
         if self.max_pending == Some(0) {
             return Err(BuildError::ZeroMaxPending);
         }
+        if self.stack_size == Some(0) {
+            return Err(BuildError::ZeroStackSize);
+        }
         Ok(PoolConfig {
             num_threads,
             thread_name: self.thread_name,
@@ -302,6 +309,9 @@ pub enum BuildError {
         /// The worker whose name was rejected.
         index: usize,
     },
+    /// `stack_size(0)`: most likely a mistake; the platform's minimum is
+    /// what a tiny size gets anyway.
+    ZeroStackSize,
 }
 
 impl BuildError {
@@ -336,6 +346,9 @@ impl fmt::Display for BuildError {
             }
             BuildError::ZeroMaxPending => {
                 f.write_str("max_pending(0) would reject every task; the bound must be at least 1")
+            }
+            BuildError::ZeroStackSize => {
+                f.write_str("stack_size(0) was given; a worker's stack needs a positive size")
             }
         }
     }

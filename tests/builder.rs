@@ -55,6 +55,22 @@ fn build_error_is_a_std_error() {
 /// cannot map 2^50 bytes) give `Err(Spawn)`, not a panic, and no thread of
 /// the pool is left.
 #[test]
+fn zero_stack_size_is_an_error() {
+    let error = ThreadPool::builder().stack_size(0).build().unwrap_err();
+    assert!(matches!(error, BuildError::ZeroStackSize), "{error:?}");
+    assert!(error.to_string().contains("stack_size(0)"), "{error}");
+    // The smallest positive size builds (rounded up to the platform's
+    // minimum) and runs tasks.
+    let pool = ThreadPool::builder()
+        .num_threads(1)
+        .stack_size(1)
+        .pin_workers(false)
+        .build()
+        .expect("a one-byte stack is rounded up, not refused");
+    assert_eq!(pool.install(|| 6 * 7), 42);
+}
+
+#[test]
 fn absurd_stack_size_is_a_spawn_error() {
     common::arm_watchdog();
     for (size, prefix) in [(usize::MAX, "stkmax-"), (1usize << 50, "stk50-")] {
