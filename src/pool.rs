@@ -139,6 +139,32 @@ impl ThreadPool {
         try_spawn_in(&self.registry, func, Wait::Until(deadline))
     }
 
+    /// [`submit`](ThreadPool::submit), waiting up to `timeout` for room in a
+    /// full bounded pool as [`spawn_timeout`](ThreadPool::spawn_timeout)
+    /// does; hands `func` back in [`TrySpawnError::Full`] if none appeared.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = pilfer::ThreadPool::builder().num_threads(1).max_pending(4).build().unwrap();
+    /// match pool.submit_timeout(|| 6 * 7, Duration::from_millis(10)) {
+    ///     Ok(task) => assert_eq!(task.join().unwrap(), 42),
+    ///     Err(rejected) => assert_eq!((rejected.into_inner())(), 42),
+    /// }
+    /// ```
+    pub fn submit_timeout<F, T>(
+        &self,
+        func: F,
+        timeout: Duration,
+    ) -> Result<Task<T>, TrySpawnError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let deadline = Instant::now().checked_add(timeout);
+        try_submit_in(&self.registry, func, Wait::Until(deadline))
+    }
+
     /// Tasks submitted from outside the pool and not yet started.
     ///
     /// Exact when the pool has a [`max_pending`](ThreadPoolBuilder::max_pending)

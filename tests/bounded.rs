@@ -1,6 +1,6 @@
 //! The bound on pending tasks: `max_pending`, `when_full` (`Block`,
-//! `CallerRuns`), `try_spawn`, `try_submit`, `spawn_timeout`, `pending` and
-//! `TrySpawnError`.
+//! `CallerRuns`), `try_spawn`, `try_submit`, `spawn_timeout`,
+//! `submit_timeout`, `pending` and `TrySpawnError`.
 //!
 //! A pool is made deterministically full by occupying every worker with a
 //! task blocked on a channel (it signals "started" first) and then filling
@@ -361,6 +361,33 @@ fn spawn_timeout_times_out_and_returns_the_task() {
         receiver.recv_timeout(DEADLINE).unwrap();
         pool.spawn_timeout(|| (), Duration::ZERO)
             .expect("spawn_timeout(0) refused a task on an idle pool");
+    });
+}
+
+#[test]
+fn submit_timeout_times_out_with_the_closure_or_returns_a_task() {
+    let _serial = shared();
+    with_deadline("submit_timeout", || {
+        let pool = bounded(1, 1, FullPolicy::Block);
+        let occupied = occupy(&pool);
+        let fillers = fill(&pool, 1);
+        const TIMEOUT: Duration = Duration::from_millis(50);
+        let start = Instant::now();
+        let rejected = pool
+            .submit_timeout(|| 5, TIMEOUT)
+            .expect_err("submit_timeout accepted a task on a full pool");
+        let waited = start.elapsed();
+        assert!(rejected.is_full());
+        assert!(waited >= TIMEOUT, "gave up after {waited:?}");
+        assert_eq!((rejected.into_inner())(), 5);
+        assert_eq!(pool.pending(), 1);
+
+        occupied.release();
+        let task = pool
+            .submit_timeout(|| 6, DEADLINE)
+            .expect("submit_timeout refused a task once the pool drained");
+        assert_eq!(task.join().unwrap(), 6);
+        wait_for("the filler ran", || fillers.load(Ordering::SeqCst) == 1);
     });
 }
 
