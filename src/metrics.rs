@@ -75,7 +75,8 @@ pub struct WorkerMetrics {
     pub injector_batches: u64,
     /// Times the worker parked (went to sleep for lack of work).
     pub parks: u64,
-    /// Whether the worker was pinned to a core.
+    /// Whether the worker was pinned to a core. A worker pins itself as it
+    /// starts, so right after `build` returns this may still be `false`.
     pub pinned: bool,
 }
 
@@ -124,7 +125,7 @@ impl Metrics {
         self.workers.iter().map(|worker| worker.parks).sum()
     }
 
-    /// How many workers are pinned to a core.
+    /// How many workers are pinned to a core (of those that have started).
     pub fn pinned_workers(&self) -> usize {
         self.workers.iter().filter(|worker| worker.pinned).count()
     }
