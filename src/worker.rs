@@ -47,6 +47,14 @@ const EAGER_DEPTH: usize = 4;
 /// there, 12 and more slower (BENCHMARKS.md).
 const OPEN_FRAME_LIMIT: usize = 8;
 
+/// Every this many looks for work, a worker tries the injector before its
+/// own deque. Otherwise a worker that always has local work (a task that
+/// keeps spawning its successor) would never take a task submitted from
+/// outside, and producers blocked on a full bounded pool would wait for good.
+/// One look at the injector in 61 costs nothing measurable; a prime keeps
+/// the check from falling into step with a regular pattern of spawns.
+const INJECTOR_INTERVAL: u32 = 61;
+
 /// The per-thread state of a worker. It lives on the worker's stack for the
 /// thread's whole life; a thread-local pointer finds it.
 pub(crate) struct WorkerThread {
@@ -66,6 +74,9 @@ pub(crate) struct WorkerThread {
     /// `window_base + open_frame_limit`: joins record while fewer frames
     /// are open (read per join).
     window_end: Cell<usize>,
+    /// Looks for work in `wait_until` since the injector was last tried
+    /// first.
+    looks: Cell<u32>,
     registry: Arc<Registry>,
 }
 
@@ -272,6 +283,23 @@ impl WorkerThread {
             .or_else(|| self.steal_from_peers())
     }
 
+    /// `find_work` for a worker's run loop (`wait_until`), which also runs
+    /// the injector's tasks when the worker's own deque never empties:
+    /// every `INJECTOR_INTERVAL`-th look tries the injector first.
+    #[inline]
+    fn find_work_fairly(&self) -> Option<JobRef> {
+        let looks = self.looks.get() + 1;
+        if looks < INJECTOR_INTERVAL {
+            self.looks.set(looks);
+        } else {
+            self.looks.set(0);
+            if let Some(job) = self.steal_from_injector() {
+                return Some(job);
+            }
+        }
+        self.find_work()
+    }
+
     fn steal_from_injector(&self) -> Option<JobRef> {
         loop {
             match self.registry.injector().steal_batch_and_pop(&self.deque) {
@@ -340,7 +368,7 @@ impl WorkerThread {
         // While this worker waits, what it kept private is up for grabs.
         self.publish_all_frames();
         while !latch.probe() {
-            if let Some(job) = self.find_work().or_else(|| self.search(latch)) {
+            if let Some(job) = self.find_work_fairly().or_else(|| self.search(latch)) {
                 self.execute(job);
             }
         }
@@ -407,6 +435,7 @@ pub(crate) fn main_loop(
         open_frame_limit,
         window_base: Cell::new(0),
         window_end: Cell::new(open_frame_limit),
+        looks: Cell::new(0),
         registry,
     };
     WORKER_THREAD.with(|cell| cell.set(&worker));

@@ -122,6 +122,40 @@ fn spawns_from_spawned_tasks_all_run() {
     log.assert_each_ran_once();
 }
 
+/// Keeps every worker busy with a relay of local spawns (each task spawns
+/// its successor onto its worker's deque) until `stop` is set.
+fn start_relays(pool: &Arc<pilfer::ThreadPool>, stop: &Arc<AtomicBool>) {
+    fn relay(stop: Arc<AtomicBool>) {
+        if !stop.load(Ordering::SeqCst) {
+            pilfer::spawn(move || relay(stop));
+        }
+    }
+    for _ in 0..pool.num_threads() {
+        let stop = Arc::clone(stop);
+        pool.spawn(move || relay(stop));
+    }
+}
+
+/// A worker that always has local work still takes tasks submitted from
+/// outside (it tries the injector first every so often); otherwise they
+/// would wait for as long as the local stream lasts.
+#[test]
+fn outside_tasks_run_while_workers_always_have_local_work() {
+    for threads in [1, 2] {
+        with_deadline("an outside task behind endless local work", move || {
+            let pool = Arc::new(pool(threads));
+            let stop = Arc::new(AtomicBool::new(false));
+            start_relays(&pool, &stop);
+            let values: Vec<usize> = (0..4)
+                .map(|i| pool.submit(move || i))
+                .map(|task| task.join().unwrap())
+                .collect();
+            assert_eq!(values, [0, 1, 2, 3], "{threads} threads");
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+}
+
 #[test]
 fn concurrent_spawns_from_several_outside_threads() {
     const THREADS: usize = 4;

@@ -56,8 +56,8 @@ pub fn arm_watchdog() {
     });
 }
 
-/// A pool of `n` unpinned workers. (Pinning is tested on its own; unpinned
-/// pools keep the many parallel tests from piling onto core 0.)
+/// A pool of `n` unpinned workers. (Pinning is tested on its own; the
+/// pools of tests running in parallel would otherwise compete for cores.)
 pub fn pool(n: usize) -> pilfer::ThreadPool {
     arm_watchdog();
     pilfer::ThreadPool::builder()
