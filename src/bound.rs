@@ -163,8 +163,10 @@ struct InLine {
 type HandedOver = Vec<(Arc<Waiter>, JobRef)>;
 
 struct Waiter {
-    /// Set, under the `waiters` lock, when a releaser took a slot for this
-    /// producer. A worker of another pool waits on it in its pool's way.
+    /// Set once a slot was taken for this producer: under the `waiters`
+    /// lock for one that waits by itself, after its task was queued for one
+    /// that handed its task over (a worker of another pool, which waits on
+    /// it in its pool's way).
     granted: OnceLatch,
     /// Signalled with `granted`, for a producer outside every pool (or one
     /// waiting with a deadline), which sleeps here under the `waiters` lock.

@@ -51,8 +51,9 @@ const OPEN_FRAME_LIMIT: usize = 8;
 /// own deque. Otherwise a worker that always has local work (a task that
 /// keeps spawning its successor) would never take a task submitted from
 /// outside, and producers blocked on a full bounded pool would wait for good.
-/// One look at the injector in 61 costs nothing measurable; a prime keeps
-/// the check from falling into step with a regular pattern of spawns.
+/// The count lives in the loop a worker runs while it waits, not in `join`
+/// (its measured cost is in BENCHMARKS.md); a prime keeps the check from
+/// falling into step with a regular pattern of spawns.
 const INJECTOR_INTERVAL: u32 = 61;
 
 /// The per-thread state of a worker. It lives on the worker's stack for the
