@@ -238,6 +238,11 @@ impl Bound {
     /// For a worker of another pool: waits in line with `task`, running
     /// `worker`'s own pool's work meanwhile, until a slot was taken for it
     /// and `task` queued with `inject` (by this call or by a releaser).
+    ///
+    /// Nothing here checks for shutdown: the caller borrows the pool, which
+    /// therefore cannot be shutting down (it shuts down when dropped), so
+    /// every task in line is queued into a live pool, and the line is empty
+    /// when the `Bound` drops.
     #[cold]
     pub(crate) fn wait_in_line_with(
         &self,

@@ -116,8 +116,14 @@ impl ThreadPoolBuilder {
     /// pool is gone. A pool that cannot get one free core per worker (more
     /// workers than the process has cores, or cores held by other pools, the
     /// global pool included) is left unpinned: workers sharing a core should
-    /// be free to move. A pin the OS refuses leaves that worker unpinned;
+    /// be free to move. A pin the OS refuses leaves that worker unpinned
+    /// (its core stays held by the pool);
     /// [`Metrics`](crate::Metrics) reports which workers are pinned.
+    ///
+    /// Whether a pool is pinned is decided when it is built. A pool dropped
+    /// outside its workers gives its cores back before the drop returns;
+    /// one dropped on a worker thread (which does not wait for its workers)
+    /// gives them back when its last worker exits, shortly after.
     pub fn pin_workers(mut self, pin: bool) -> Self {
         self.pin_workers = pin;
         self

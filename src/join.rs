@@ -148,9 +148,10 @@ where
 
 /// Takes `b`'s frame back once `a` is done: `true` if `b` is to run inline
 /// (never published, or popped back from the deque), `false` once a thief
-/// ran it. No user code runs here, and `job_b` may be in another thread's
-/// hands meanwhile: a panic here (a broken invariant of pilfer's) aborts
-/// rather than unwind and free the frame under that thread.
+/// ran it. `job_b` may be in another thread's hands meanwhile, so a panic
+/// here aborts rather than unwind and free the frame under that thread. It
+/// can only be a broken invariant of pilfer's: the jobs this worker runs
+/// meanwhile catch their users' panics themselves.
 #[inline]
 fn take_back<L, F, R>(
     worker: &WorkerThread,

@@ -129,7 +129,8 @@ impl ThreadPool {
     /// the calling thread only waits: a worker of another pool runs none of
     /// its pool's work meanwhile (unlike in [`spawn`](ThreadPool::spawn)),
     /// for at most `timeout`. A `timeout` too large to represent as an
-    /// instant waits as long as it takes, as `spawn` under `Block` does.
+    /// instant waits as long as it takes, as `spawn` under `Block` does
+    /// (a worker of another pool then runs its pool's work meanwhile).
     pub fn spawn_timeout<F>(&self, func: F, timeout: Duration) -> Result<(), TrySpawnError<F>>
     where
         F: FnOnce() + Send + 'static,

@@ -127,11 +127,16 @@ fn masks_of_pools_built_on_a_pinned_worker(n: usize) -> (Masks, Masks) {
         .pin_workers(true)
         .build()
         .unwrap();
-    outer.install(|| {
-        let (_pinned_pool, pinned) = pool_recording_masks(n, true);
-        let (_unpinned_pool, unpinned) = pool_recording_masks(n, false);
-        (pinned, unpinned)
-    })
+    let (pools, masks) = outer.install(|| {
+        let (pinned_pool, pinned) = pool_recording_masks(n, true);
+        let (unpinned_pool, unpinned) = pool_recording_masks(n, false);
+        ((pinned_pool, unpinned_pool), (pinned, unpinned))
+    });
+    // Dropped here, not on `outer`'s worker: a pool dropped on a worker
+    // does not wait for its workers, so its cores would come back only
+    // later, and the next test could find them still held.
+    drop(pools);
+    masks
 }
 
 /// A pool built by a task of another, pinned pool pins its workers to the
