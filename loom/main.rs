@@ -12,6 +12,15 @@ fn pool(threads: usize) -> pilfer::ThreadPool {
         .unwrap()
 }
 
+/// A one-worker pool with room for one pending task from outside.
+fn bounded_pool() -> pilfer::ThreadPool {
+    pilfer::ThreadPool::builder()
+        .num_threads(1)
+        .max_pending(1)
+        .build()
+        .unwrap()
+}
+
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
@@ -168,11 +177,7 @@ fn silence_panics() {
 #[test]
 fn bounded_pool_blocks_then_rejects_and_hands_the_task_back() {
     model(|| {
-        let pool = pilfer::ThreadPool::builder()
-            .num_threads(1)
-            .max_pending(1)
-            .build()
-            .unwrap();
+        let pool = bounded_pool();
         let gate = Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new()));
         let ran = Arc::new(AtomicUsize::new(0));
         {
@@ -219,13 +224,7 @@ fn bounded_pool_blocks_then_rejects_and_hands_the_task_back() {
 #[test]
 fn bounded_pool_with_two_producers_runs_every_accepted_task() {
     model(|| {
-        let pool = Arc::new(
-            pilfer::ThreadPool::builder()
-                .num_threads(1)
-                .max_pending(1)
-                .build()
-                .unwrap(),
-        );
+        let pool = Arc::new(bounded_pool());
         let ran = Arc::new(AtomicUsize::new(0));
         let producer = {
             let (pool, ran) = (pool.clone(), ran.clone());
@@ -254,13 +253,7 @@ fn bounded_pool_with_two_producers_runs_every_accepted_task() {
 #[test]
 fn worker_of_another_pool_waiting_for_room_is_woken_by_the_grant() {
     model(|| {
-        let bounded = Arc::new(
-            pilfer::ThreadPool::builder()
-                .num_threads(1)
-                .max_pending(1)
-                .build()
-                .unwrap(),
-        );
+        let bounded = Arc::new(bounded_pool());
         let home = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
         {
@@ -289,13 +282,7 @@ fn worker_of_another_pool_waiting_for_room_is_woken_by_the_grant() {
 #[test]
 fn nested_waits_for_room_on_one_worker_all_get_through() {
     model(|| {
-        let bounded = Arc::new(
-            pilfer::ThreadPool::builder()
-                .num_threads(1)
-                .max_pending(1)
-                .build()
-                .unwrap(),
-        );
+        let bounded = Arc::new(bounded_pool());
         let home = pool(1);
         let ran = Arc::new(AtomicUsize::new(0));
         {
