@@ -14,7 +14,7 @@
 //! may borrow from the caller's stack — also when `a` panics.
 
 use crate::job::{JobRef, StackJob};
-use crate::latch::{Latch, SpinLatch};
+use crate::latch::{SleepLatch, SpinLatch};
 use crate::unwind::{self, Payload};
 use crate::worker::WorkerThread;
 
@@ -160,7 +160,7 @@ fn take_back<L, F, R>(
     frame: usize,
 ) -> bool
 where
-    L: Latch + crate::latch::SleepLatch,
+    L: SleepLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {
@@ -175,7 +175,7 @@ where
 /// (returns `false`: its result is ready).
 fn reclaim<L, F, R>(worker: &WorkerThread, job_b: &StackJob<L, F, R>, job_b_ref: JobRef) -> bool
 where
-    L: Latch + crate::latch::SleepLatch,
+    L: SleepLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {
@@ -205,7 +205,7 @@ fn recover_from_panic<L, F, R>(
     payload: Payload,
 ) -> !
 where
-    L: Latch + crate::latch::SleepLatch,
+    L: SleepLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {
