@@ -1,0 +1,733 @@
+//! The torture test: a seeded random mix of `join`, `scope`, `spawn`,
+//! `submit`, `install` and the bounded pool's `try_`/`_timeout` forms,
+//! nested and across three pools (one bounded, one with a single worker),
+//! with planned panics at random points and short-lived pools dropped while
+//! busy, from outside and from workers.
+//!
+//! Every closure handed to a pool carries a [`Probe`]: the ledger records
+//! each probe's runs and drops, and at the end every closure the pools
+//! accepted must have run exactly once, every closure (accepted or handed
+//! back) must have been dropped exactly once, every planned panic must have
+//! reached the caller that waits for it (`join`, `scope`, `install`,
+//! `Task::join`) or its pool's panic handler (detached tasks), and nothing
+//! may hang (a watchdog aborts the process, printing the seed).
+//!
+//! ```text
+//! cargo test --test torture                                   # a few seconds
+//! PILFER_TORTURE_SECS=600 cargo test --release --test torture # a long soak
+//! PILFER_TORTURE_SEED=1234 cargo test --test torture          # replay a seed
+//! ```
+//!
+//! A seed fixes what each driver thread asks for; the interleavings still
+//! vary from run to run, so a replay makes the failing mix likely, not
+//! certain.
+
+use std::any::Any;
+use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pilfer::{FullPolicy, ThreadPool, TrySpawnError};
+
+/// Default length of a run, in seconds (`PILFER_TORTURE_SECS` overrides).
+const DEFAULT_SECS: u64 = 3;
+/// Threads outside every pool that keep issuing random operations.
+const DRIVERS: usize = 3;
+/// How deep operations nest (each level may call into any pool).
+const MAX_DEPTH: u32 = 3;
+/// Closures a run may create; a driver stops early when half are used.
+const MAX_PROBES: usize = 1 << 22;
+/// Slack on top of the run time before the watchdog declares a hang.
+const HANG_SLACK: Duration = Duration::from_secs(120);
+
+// ---------------------------------------------------------------------------
+// Randomness.
+
+/// SplitMix64: every decision of a driver follows from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The ledger: every closure's runs and drops.
+
+struct Ledger {
+    runs: Box<[AtomicU8]>,
+    drops: Box<[AtomicU8]>,
+    /// 1 for a closure that must run once (accepted by a pool, or run by
+    /// the test after a pool handed it back), 0 for one that must not.
+    expected_runs: Box<[AtomicU8]>,
+    next: AtomicUsize,
+}
+
+fn ledger() -> &'static Ledger {
+    static LEDGER: OnceLock<Ledger> = OnceLock::new();
+    LEDGER.get_or_init(|| {
+        let zeroes = || (0..MAX_PROBES).map(|_| AtomicU8::new(0)).collect();
+        Ledger {
+            runs: zeroes(),
+            drops: zeroes(),
+            expected_runs: zeroes(),
+            next: AtomicUsize::new(0),
+        }
+    })
+}
+
+impl Ledger {
+    fn used(&self) -> usize {
+        self.next.load(Ordering::SeqCst).min(MAX_PROBES)
+    }
+
+    /// Ids of probes whose runs or drops are wrong, with what was seen.
+    fn mismatches(&self) -> Vec<String> {
+        let mut wrong = Vec::new();
+        for id in 0..self.used() {
+            let runs = self.runs[id].load(Ordering::SeqCst);
+            let drops = self.drops[id].load(Ordering::SeqCst);
+            let expected = self.expected_runs[id].load(Ordering::SeqCst);
+            if runs != expected || drops != 1 {
+                wrong.push(format!(
+                    "closure {id}: ran {runs} times (expected {expected}), dropped {drops} times"
+                ));
+            }
+        }
+        wrong
+    }
+}
+
+/// Carried inside a closure handed to a pool: records that the closure ran
+/// ([`Probe::ran`]) and, when the closure is dropped (after running, or
+/// instead of it), that it was dropped.
+struct Probe(usize);
+
+impl Probe {
+    /// A probe for a closure the pool cannot refuse: it must run once.
+    fn accepted() -> Probe {
+        let probe = Probe::unaccepted();
+        probe.expect_run();
+        probe
+    }
+
+    /// A probe for a closure the pool may hand back.
+    fn unaccepted() -> Probe {
+        let id = ledger().next.fetch_add(1, Ordering::SeqCst);
+        assert!(id < MAX_PROBES, "torture: out of probes");
+        Probe(id)
+    }
+
+    fn id(&self) -> usize {
+        self.0
+    }
+
+    fn expect_run(&self) {
+        expect_run(self.0);
+    }
+
+    fn ran(&self) {
+        ledger().runs[self.0].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn expect_run(id: usize) {
+    ledger().expected_runs[id].store(1, Ordering::SeqCst);
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        ledger().drops[self.0].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Planned panics.
+
+/// The payload of every panic this test causes on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tag(u64);
+
+/// `Some(tag)`: the operation panics with `tag` once its work is done.
+type Plan = Option<Tag>;
+
+fn plan(rng: &mut Rng) -> Plan {
+    static NEXT_TAG: AtomicU64 = AtomicU64::new(0);
+    rng.chance(6)
+        .then(|| Tag(NEXT_TAG.fetch_add(1, Ordering::Relaxed)))
+}
+
+fn carry_out(plan: Plan) {
+    if let Some(tag) = plan {
+        panic::panic_any(tag);
+    }
+}
+
+fn describe(payload: &(dyn Any + Send)) -> String {
+    if let Some(tag) = payload.downcast_ref::<Tag>() {
+        format!("{tag:?}")
+    } else if let Some(message) = payload.downcast_ref::<&str>() {
+        format!("panic {message:?}")
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        format!("panic {message:?}")
+    } else {
+        "a panic with an unknown payload".to_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Pools and the world they live in.
+
+/// What the test knows about one pool's detached panics and exits.
+struct PoolStats {
+    name: String,
+    threads: usize,
+    /// Planned panics of detached tasks accepted by this pool.
+    expected_panics: AtomicUsize,
+    /// Tagged payloads its panic handler received.
+    handled_panics: AtomicUsize,
+    /// Workers whose exit handler ran.
+    exited: AtomicUsize,
+}
+
+impl PoolStats {
+    fn check(&self) -> Result<(), String> {
+        let expected = self.expected_panics.load(Ordering::SeqCst);
+        let handled = self.handled_panics.load(Ordering::SeqCst);
+        let exited = self.exited.load(Ordering::SeqCst);
+        if handled != expected || exited != self.threads {
+            return Err(format!(
+                "pool {}: {handled} detached panics handled, {expected} expected; \
+                 {exited} of {} workers exited",
+                self.name, self.threads
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A pool and its stats.
+struct Tracked {
+    pool: ThreadPool,
+    stats: Arc<PoolStats>,
+}
+
+impl Tracked {
+    fn build(name: String, threads: usize, bound: Option<(usize, FullPolicy)>) -> Tracked {
+        let stats = Arc::new(PoolStats {
+            name,
+            threads,
+            expected_panics: AtomicUsize::new(0),
+            handled_panics: AtomicUsize::new(0),
+            exited: AtomicUsize::new(0),
+        });
+        let mut builder = ThreadPool::builder()
+            .num_threads(threads)
+            .pin_workers(false)
+            // Deep enough for the nesting below (a waiting worker runs
+            // other operations on top of its own).
+            .stack_size(64 << 20)
+            .thread_name({
+                let name = stats.name.clone();
+                move |i| format!("torture-{name}-{i}")
+            })
+            .panic_handler({
+                let stats = Arc::clone(&stats);
+                move |payload| {
+                    if payload.is::<Tag>() {
+                        stats.handled_panics.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        fail(format!(
+                            "pool {}: unexpected detached panic: {}",
+                            stats.name,
+                            describe(&*payload)
+                        ));
+                    }
+                }
+            })
+            .exit_handler({
+                let stats = Arc::clone(&stats);
+                move |_| {
+                    stats.exited.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        if let Some((max, policy)) = bound {
+            builder = builder.max_pending(max).when_full(policy);
+        }
+        let pool = builder.build().expect("building a torture pool");
+        Tracked { pool, stats }
+    }
+}
+
+/// The three long-lived pools.
+struct World {
+    /// Three workers (more than the machine's two cores, to interleave).
+    wide: Tracked,
+    /// Two workers, at most three pending tasks from outside.
+    bounded: Tracked,
+    /// One worker.
+    single: Tracked,
+    /// Stats of short-lived pools dropped on a worker thread: such a drop
+    /// does not wait, so they are checked at the end.
+    deferred: Mutex<Vec<Arc<PoolStats>>>,
+}
+
+impl World {
+    fn pool(&self, which: u64) -> &Tracked {
+        match which % 3 {
+            0 => &self.wide,
+            1 => &self.bounded,
+            _ => &self.single,
+        }
+    }
+}
+
+fn failures() -> &'static Mutex<Vec<String>> {
+    static FAILURES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    &FAILURES
+}
+
+/// Records a failure, reported at the end (a panic here could be caught by
+/// the pool and mistaken for a planned one).
+fn fail(message: String) {
+    failures().lock().unwrap().push(message);
+}
+
+/// Checks that an operation ended as planned.
+fn check(what: &str, outcome: Result<(), Box<dyn Any + Send>>, expected: Plan) {
+    match (outcome, expected) {
+        (Ok(()), None) => {}
+        (Err(payload), Some(tag)) if payload.downcast_ref::<Tag>() == Some(&tag) => {}
+        (Ok(()), Some(tag)) => fail(format!("{what}: returned, but {tag:?} was planned")),
+        (Err(payload), expected) => fail(format!(
+            "{what}: got {}, planned {expected:?}",
+            describe(&*payload)
+        )),
+    }
+}
+
+/// Checks a scope's outcome: its first panic, whichever of `planned` that is.
+fn check_any(what: &str, outcome: Result<(), Box<dyn Any + Send>>, planned: &[Tag]) {
+    match outcome {
+        Ok(()) if planned.is_empty() => {}
+        Ok(()) => fail(format!("{what}: returned, but {planned:?} were planned")),
+        Err(payload) => match payload.downcast_ref::<Tag>() {
+            Some(tag) if planned.contains(tag) => {}
+            _ => fail(format!(
+                "{what}: got {}, planned one of {planned:?}",
+                describe(&*payload)
+            )),
+        },
+    }
+}
+
+fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+    panic::catch_unwind(AssertUnwindSafe(f))
+}
+
+// ---------------------------------------------------------------------------
+// Operations.
+
+/// Does one random thing (fork-join work at depth 0), then carries out
+/// `plan`. Runs on any thread: a driver, or a worker of any pool.
+fn operation(world: &Arc<World>, seed: u64, depth: u32, plan: Plan) {
+    let mut rng = Rng(seed);
+    if depth == 0 {
+        leaf(&mut rng);
+    } else {
+        match rng.below(9) {
+            0 => join(world, &mut rng, depth),
+            1 => scope(world, &mut rng, depth),
+            2 | 3 => spawn(world, &mut rng, depth),
+            4 => submit(world, &mut rng, depth),
+            5 => install(world, &mut rng, depth),
+            6 => try_spawn_bounded(world, &mut rng, depth),
+            7 if rng.chance(3) => short_lived_pool(world, &mut rng, depth),
+            _ => leaf(&mut rng),
+        }
+    }
+    carry_out(plan);
+}
+
+/// A small fork-join computation on whatever pool the thread is in (the
+/// global pool outside every pool), checked.
+fn leaf(rng: &mut Rng) {
+    fn fib(n: u32) -> u64 {
+        if n < 2 {
+            return n.into();
+        }
+        let (a, b) = pilfer::join(|| fib(n - 1), || fib(n - 2));
+        a + b
+    }
+    let n = 4 + rng.below(8) as u32;
+    let expected = (0..n).fold((0u64, 1u64), |(a, b), _| (b, a + b)).0;
+    let got = fib(n);
+    if got != expected {
+        fail(format!("fib({n}) = {got}, expected {expected}"));
+    }
+}
+
+/// A closure for a pool that must run it: probe, then the operation.
+fn child(
+    world: &Arc<World>,
+    rng: &mut Rng,
+    depth: u32,
+    plan: Plan,
+) -> impl FnOnce() + Send + use<> {
+    let probe = Probe::accepted();
+    let world = Arc::clone(world);
+    let seed = rng.next();
+    move || {
+        probe.ran();
+        operation(&world, seed, depth - 1, plan);
+    }
+}
+
+fn join(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    let (plan_a, plan_b) = (plan(rng), plan(rng));
+    let a = child(world, rng, depth, plan_a);
+    let b = child(world, rng, depth, plan_b);
+    let outcome = match rng.below(4) {
+        3 => catch(|| pilfer::join(a, b)),
+        which => catch(|| world.pool(which).pool.join(a, b)),
+    };
+    // A panic of `a` wins over one of `b`.
+    check("join", outcome.map(drop), plan_a.or(plan_b));
+}
+
+fn scope(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    let tasks = 1 + rng.below(4);
+    let mut planned = Vec::new();
+    let mut bodies = Vec::new();
+    for _ in 0..tasks {
+        let outer = plan(rng);
+        // Some tasks spawn a nested task into the same scope.
+        let nested = rng.chance(2).then(|| {
+            let inner = plan(rng);
+            planned.extend(inner);
+            child(world, rng, depth, inner)
+        });
+        planned.extend(outer);
+        bodies.push((child(world, rng, depth, outer), nested));
+    }
+    let body_plan = plan(rng);
+    planned.extend(body_plan);
+    let run = |s: &pilfer::Scope<'_>| {
+        for (body, nested) in bodies {
+            s.spawn(move |s| {
+                if let Some(nested) = nested {
+                    s.spawn(move |_| nested());
+                }
+                body();
+            });
+        }
+        carry_out(body_plan);
+    };
+    let outcome = match rng.below(4) {
+        3 => catch(|| pilfer::scope(run)),
+        which => catch(|| world.pool(which).pool.scope(run)),
+    };
+    check_any("scope", outcome, &planned);
+}
+
+fn spawn(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    let target = world.pool(rng.below(3));
+    let plan = plan(rng);
+    if plan.is_some() {
+        target.stats.expected_panics.fetch_add(1, Ordering::SeqCst);
+    }
+    target.pool.spawn(child(world, rng, depth, plan));
+}
+
+fn submit(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    let target = world.pool(rng.below(3));
+    let plan = plan(rng);
+    let task = target.pool.submit({
+        let run = child(world, rng, depth, plan);
+        move || {
+            run();
+            42u32
+        }
+    });
+    // Sometimes detached: the result (or the panic) is dropped unseen.
+    if rng.chance(4) {
+        return;
+    }
+    let outcome = task.join().map(|value| {
+        if value != 42 {
+            fail(format!("Task::join returned {value}, expected 42"));
+        }
+    });
+    check("Task::join", outcome, plan);
+}
+
+fn install(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    let target = world.pool(rng.below(3));
+    let plan = plan(rng);
+    let run = child(world, rng, depth, plan);
+    let outcome = catch(|| target.pool.install(run));
+    check("install", outcome, plan);
+}
+
+/// The non-blocking and deadline forms on the bounded pool, which may hand
+/// the closure back.
+fn try_spawn_bounded(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    let bounded = &world.bounded;
+    let plan = plan(rng);
+    let probe = Probe::unaccepted();
+    let id = probe.id();
+    let run = {
+        let world = Arc::clone(world);
+        let seed = rng.next();
+        move || {
+            probe.ran();
+            operation(&world, seed, depth - 1, plan);
+        }
+    };
+    let rejected = match rng.below(3) {
+        0 => bounded.pool.try_spawn(run).err(),
+        1 => bounded
+            .pool
+            .spawn_timeout(run, Duration::from_micros(rng.below(2000)))
+            .err(),
+        _ => match bounded.pool.try_submit(run) {
+            Ok(task) => {
+                expect_run(id);
+                check("try_submit's Task::join", task.join(), plan);
+                return;
+            }
+            Err(rejected) => Some(rejected),
+        },
+    };
+    match rejected {
+        None => {
+            expect_run(id);
+            if plan.is_some() {
+                bounded.stats.expected_panics.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        Some(TrySpawnError::Full(run)) => {
+            // Handed back intact: run it here, or drop it.
+            if rng.chance(2) {
+                expect_run(id);
+                check(
+                    "a closure handed back, run by its producer",
+                    catch(run),
+                    plan,
+                );
+            }
+        }
+        Some(other) => fail(format!("bounded pool refused a task: {other:?}")),
+    }
+}
+
+/// Builds a small pool, loads it with detached and submitted work, and
+/// drops it while busy; then joins the submitted tasks.
+fn short_lived_pool(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("short{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    let threads = 1 + rng.below(2) as usize;
+    let bound = rng.chance(2).then(|| {
+        let policy = if rng.chance(2) {
+            FullPolicy::Block
+        } else {
+            FullPolicy::CallerRuns
+        };
+        (1 + rng.below(3) as usize, policy)
+    });
+    let short = Tracked::build(name, threads, bound);
+    for _ in 0..rng.below(6) {
+        let plan = plan(rng);
+        if plan.is_some() {
+            short.stats.expected_panics.fetch_add(1, Ordering::SeqCst);
+        }
+        short.pool.spawn(child(world, rng, depth, plan));
+    }
+    let tasks: Vec<_> = (0..rng.below(3))
+        .map(|_| {
+            let plan = plan(rng);
+            (short.pool.submit(child(world, rng, depth, plan)), plan)
+        })
+        .collect();
+    let Tracked { pool, stats } = short;
+    drop(pool);
+    if pilfer::current_worker_index().is_some() {
+        // Dropped on a worker: the drop did not wait.
+        world.deferred.lock().unwrap().push(stats);
+    } else if let Err(message) = stats.check() {
+        fail(format!("after its drop returned: {message}"));
+    }
+    for (task, plan) in tasks {
+        check("Task::join on a dropped pool", task.join(), plan);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The run.
+
+fn env_u64(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    match value.trim().parse() {
+        Ok(n) => Some(n),
+        Err(_) => panic!("{name}={value:?} is not a number"),
+    }
+}
+
+/// Aborts the process, printing the seed, if the run hangs.
+fn start_watchdog(seed: u64, limit: Duration) {
+    thread::Builder::new()
+        .name("torture-watchdog".into())
+        .spawn(move || {
+            thread::sleep(limit);
+            let _ = writeln!(
+                std::io::stderr(),
+                "torture: still running after {limit:?}: a deadlock or a lost wake-up. \
+                 Replay with PILFER_TORTURE_SEED={seed}"
+            );
+            std::process::abort();
+        })
+        .expect("spawning the watchdog");
+}
+
+/// Keeps planned panics quiet; anything else is printed as usual.
+fn silence_planned_panics() {
+    let default_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if !info.payload().is::<Tag>() {
+            default_hook(info);
+        }
+    }));
+}
+
+/// Waits until `condition` holds, at most `limit`.
+fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while !condition() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    true
+}
+
+#[test]
+fn torture() {
+    let seed = env_u64("PILFER_TORTURE_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |since| since.as_nanos() as u64)
+    });
+    let run_for = Duration::from_secs(env_u64("PILFER_TORTURE_SECS").unwrap_or(DEFAULT_SECS));
+    // Printed by the harness if the test fails.
+    println!("torture: seed {seed}, {run_for:?} (replay: PILFER_TORTURE_SEED={seed})");
+    start_watchdog(seed, run_for + HANG_SLACK);
+    silence_planned_panics();
+
+    let mut rng = Rng(seed);
+    let policy = if rng.chance(2) {
+        FullPolicy::Block
+    } else {
+        FullPolicy::CallerRuns
+    };
+    let world = Arc::new(World {
+        wide: Tracked::build("wide".into(), 3, None),
+        bounded: Tracked::build("bounded".into(), 2, Some((3, policy))),
+        single: Tracked::build("single".into(), 1, None),
+        deferred: Mutex::new(Vec::new()),
+    });
+
+    let start = Instant::now();
+    let operations = Arc::new(AtomicUsize::new(0));
+    let drivers: Vec<_> = (0..DRIVERS)
+        .map(|driver| {
+            let world = Arc::clone(&world);
+            let operations = Arc::clone(&operations);
+            let driver_seed = rng.next();
+            thread::Builder::new()
+                .name(format!("torture-driver-{driver}"))
+                .spawn(move || {
+                    let mut rng = Rng(driver_seed);
+                    while start.elapsed() < run_for && ledger().used() < MAX_PROBES / 2 {
+                        let plan = plan(&mut rng);
+                        let seed = rng.next();
+                        let outcome = catch(|| operation(&world, seed, MAX_DEPTH, plan));
+                        check("a driver's operation", outcome, plan);
+                        operations.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .expect("spawning a driver")
+        })
+        .collect();
+    for driver in drivers {
+        if driver.join().is_err() {
+            fail("a driver thread panicked".into());
+        }
+    }
+
+    // Detached work still running holds the world; wait until it is done,
+    // then drop the pools here, which waits for their workers.
+    assert!(
+        wait_until(HANG_SLACK / 2, || Arc::strong_count(&world) == 1),
+        "seed {seed}: detached work still holds the pools long after the drivers stopped"
+    );
+    let world = Arc::try_unwrap(world).unwrap_or_else(|_| unreachable!("checked above"));
+    let mut stats = vec![];
+    for tracked in [world.wide, world.bounded, world.single] {
+        stats.push(tracked.stats);
+        drop(tracked.pool);
+    }
+    for stats in &stats {
+        if let Err(message) = stats.check() {
+            fail(message);
+        }
+    }
+    for stats in world.deferred.into_inner().unwrap() {
+        let threads = stats.threads;
+        let exited = wait_until(HANG_SLACK / 2, || {
+            stats.exited.load(Ordering::SeqCst) == threads
+        });
+        if !exited {
+            fail(format!("pool {}: its workers never exited", stats.name));
+        } else if let Err(message) = stats.check() {
+            fail(message);
+        }
+    }
+
+    let operations = operations.load(Ordering::Relaxed);
+    let closures = ledger().used();
+    println!(
+        "torture: {operations} top-level operations, {closures} closures in {:.1?}",
+        start.elapsed()
+    );
+    let mut problems = failures().lock().unwrap().clone();
+    problems.extend(ledger().mismatches());
+    assert!(
+        problems.is_empty(),
+        "seed {seed}: {} problems (replay with PILFER_TORTURE_SEED={seed}); the first ones:\n{}",
+        problems.len(),
+        problems
+            .iter()
+            .take(20)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(operations >= DRIVERS, "seed {seed}: hardly anything ran");
+}
