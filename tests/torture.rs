@@ -40,7 +40,11 @@ const DRIVERS: usize = 3;
 const MAX_DEPTH: u32 = 3;
 /// Closures a run may create; a driver stops early when half are used.
 const MAX_PROBES: usize = 1 << 22;
-/// Slack on top of the run time before the watchdog declares a hang.
+/// The longest round: a soak is a sequence of rounds, each with fresh
+/// pools and a fresh ledger.
+const ROUND_LENGTH: Duration = Duration::from_secs(5);
+/// Slack on top of a round's planned end before the watchdog declares a
+/// hang.
 const HANG_SLACK: Duration = Duration::from_secs(120);
 
 // ---------------------------------------------------------------------------
@@ -95,6 +99,18 @@ fn ledger() -> &'static Ledger {
 impl Ledger {
     fn used(&self) -> usize {
         self.next.load(Ordering::SeqCst).min(MAX_PROBES)
+    }
+
+    /// Forgets every probe, for the next round (no closure of the last
+    /// one is alive: its pools are gone).
+    fn reset(&self) {
+        let used = self.used();
+        for slots in [&self.runs, &self.drops, &self.expected_runs] {
+            for slot in &slots[..used] {
+                slot.store(0, Ordering::SeqCst);
+            }
+        }
+        self.next.store(0, Ordering::SeqCst);
     }
 
     /// Ids of probes whose runs or drops are wrong, with what was seen.
@@ -589,20 +605,48 @@ fn env_u64(name: &str) -> Option<u64> {
     }
 }
 
-/// Aborts the process, printing the seed, if the run hangs.
-fn start_watchdog(seed: u64, limit: Duration) {
-    thread::Builder::new()
-        .name("torture-watchdog".into())
-        .spawn(move || {
-            thread::sleep(limit);
-            let _ = writeln!(
-                std::io::stderr(),
-                "torture: still running after {limit:?}: a deadlock or a lost wake-up. \
-                 Replay with PILFER_TORTURE_SEED={seed}"
-            );
-            std::process::abort();
-        })
-        .expect("spawning the watchdog");
+/// Aborts the process, printing the seed, when the current round is still
+/// running `HANG_SLACK` past its planned end (a deadlock or a lost wake-up).
+struct Watchdog {
+    start: Instant,
+    /// Milliseconds since `start` after which the process is aborted.
+    limit_ms: AtomicU64,
+}
+
+impl Watchdog {
+    fn start(seed: u64) -> Arc<Watchdog> {
+        let watchdog = Arc::new(Watchdog {
+            start: Instant::now(),
+            limit_ms: AtomicU64::new(u64::MAX),
+        });
+        let watched = Arc::clone(&watchdog);
+        thread::Builder::new()
+            .name("torture-watchdog".into())
+            .spawn(move || {
+                loop {
+                    thread::sleep(Duration::from_millis(200));
+                    let elapsed = watched.start.elapsed().as_millis() as u64;
+                    if elapsed > watched.limit_ms.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "torture: a round is still running {HANG_SLACK:?} after its planned end: \
+                     a deadlock or a lost wake-up. Replay with PILFER_TORTURE_SEED={seed}"
+                );
+                std::process::abort();
+            })
+            .expect("spawning the watchdog");
+        watchdog
+    }
+
+    /// The round now starting should end by `planned_end`.
+    fn arm(&self, planned_end: Instant) {
+        let limit = planned_end + HANG_SLACK - self.start;
+        self.limit_ms
+            .store(limit.as_millis() as u64, Ordering::SeqCst);
+    }
 }
 
 /// Keeps planned panics quiet; anything else is printed as usual.
@@ -627,19 +671,16 @@ fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     true
 }
 
-#[test]
-fn torture() {
-    let seed = env_u64("PILFER_TORTURE_SEED").unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |since| since.as_nanos() as u64)
-    });
-    let run_for = Duration::from_secs(env_u64("PILFER_TORTURE_SECS").unwrap_or(DEFAULT_SECS));
-    // Printed by the harness if the test fails.
-    println!("torture: seed {seed}, {run_for:?} (replay: PILFER_TORTURE_SEED={seed})");
-    start_watchdog(seed, run_for + HANG_SLACK);
-    silence_planned_panics();
+/// What one round did.
+struct RoundReport {
+    operations: usize,
+    closures: usize,
+    problems: Vec<String>,
+}
 
+/// One round: three fresh pools, the drivers until `until` (or until half
+/// the probes are used), then every pool dropped and every count checked.
+fn round(seed: u64, until: Instant) -> RoundReport {
     let mut rng = Rng(seed);
     let policy = if rng.chance(2) {
         FullPolicy::Block
@@ -653,7 +694,6 @@ fn torture() {
         deferred: Mutex::new(Vec::new()),
     });
 
-    let start = Instant::now();
     let operations = Arc::new(AtomicUsize::new(0));
     let drivers: Vec<_> = (0..DRIVERS)
         .map(|driver| {
@@ -664,7 +704,7 @@ fn torture() {
                 .name(format!("torture-driver-{driver}"))
                 .spawn(move || {
                     let mut rng = Rng(driver_seed);
-                    while start.elapsed() < run_for && ledger().used() < MAX_PROBES / 2 {
+                    while Instant::now() < until && ledger().used() < MAX_PROBES / 2 {
                         let plan = plan(&mut rng);
                         let seed = rng.next();
                         let outcome = catch(|| operation(&world, seed, MAX_DEPTH, plan));
@@ -683,51 +723,77 @@ fn torture() {
 
     // Detached work still running holds the world; wait until it is done,
     // then drop the pools here, which waits for their workers.
-    assert!(
-        wait_until(HANG_SLACK / 2, || Arc::strong_count(&world) == 1),
-        "seed {seed}: detached work still holds the pools long after the drivers stopped"
-    );
-    let world = Arc::try_unwrap(world).unwrap_or_else(|_| unreachable!("checked above"));
+    if !wait_until(HANG_SLACK / 2, || Arc::strong_count(&world) == 1) {
+        fail("detached work still holds the pools long after the drivers stopped".into());
+    }
+    let world = Arc::try_unwrap(world).unwrap_or_else(|_| panic!("the pools are still shared"));
     let mut stats = vec![];
     for tracked in [world.wide, world.bounded, world.single] {
         stats.push(tracked.stats);
         drop(tracked.pool);
     }
-    for stats in &stats {
-        if let Err(message) = stats.check() {
-            fail(message);
-        }
-    }
-    for stats in world.deferred.into_inner().unwrap() {
+    stats.extend(world.deferred.into_inner().unwrap());
+    for stats in stats {
+        // Pools dropped on a worker did not wait for their workers.
         let threads = stats.threads;
-        let exited = wait_until(HANG_SLACK / 2, || {
+        if !wait_until(HANG_SLACK / 2, || {
             stats.exited.load(Ordering::SeqCst) == threads
-        });
-        if !exited {
+        }) {
             fail(format!("pool {}: its workers never exited", stats.name));
         } else if let Err(message) = stats.check() {
             fail(message);
         }
     }
 
-    let operations = operations.load(Ordering::Relaxed);
-    let closures = ledger().used();
-    println!(
-        "torture: {operations} top-level operations, {closures} closures in {:.1?}",
-        start.elapsed()
-    );
-    let mut problems = failures().lock().unwrap().clone();
+    let mut problems = std::mem::take(&mut *failures().lock().unwrap());
     problems.extend(ledger().mismatches());
-    assert!(
-        problems.is_empty(),
-        "seed {seed}: {} problems (replay with PILFER_TORTURE_SEED={seed}); the first ones:\n{}",
-        problems.len(),
-        problems
-            .iter()
-            .take(20)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+    RoundReport {
+        operations: operations.load(Ordering::Relaxed),
+        closures: ledger().used(),
+        problems,
+    }
+}
+
+#[test]
+fn torture() {
+    let seed = env_u64("PILFER_TORTURE_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |since| since.as_nanos() as u64)
+    });
+    let run_for = Duration::from_secs(env_u64("PILFER_TORTURE_SECS").unwrap_or(DEFAULT_SECS));
+    // Printed by the harness if the test fails.
+    println!("torture: seed {seed}, {run_for:?} (replay: PILFER_TORTURE_SEED={seed})");
+    let watchdog = Watchdog::start(seed);
+    silence_planned_panics();
+
+    let start = Instant::now();
+    let end = start + run_for;
+    let mut seeds = Rng(seed);
+    let (mut rounds, mut operations, mut closures) = (0, 0, 0);
+    loop {
+        let until = end.min(Instant::now() + ROUND_LENGTH);
+        watchdog.arm(until);
+        let report = round(seeds.next(), until);
+        rounds += 1;
+        operations += report.operations;
+        closures += report.closures;
+        assert!(
+            report.problems.is_empty(),
+            "seed {seed}, round {rounds}: {} problems (replay with \
+             PILFER_TORTURE_SEED={seed}); the first ones:\n{}",
+            report.problems.len(),
+            report.problems[..report.problems.len().min(20)].join("\n")
+        );
+        ledger().reset();
+        if Instant::now() >= end {
+            break;
+        }
+    }
+    println!(
+        "torture: {rounds} rounds, {operations} top-level operations, {closures} closures \
+         in {:.1?}",
+        start.elapsed()
     );
     assert!(operations >= DRIVERS, "seed {seed}: hardly anything ran");
 }
