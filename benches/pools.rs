@@ -1,6 +1,6 @@
 //! Criterion benchmarks of pilfer against rayon (and chili on the join
-//! workloads): one group per workload, at 2 threads, or at
-//! `PILFER_BENCH_THREADS` if set.
+//! workloads), and of the same code run serially: one group per workload,
+//! the pools at 2 threads, or at `PILFER_BENCH_THREADS` if set.
 //!
 //! `cargo bench --bench pools [-- FILTER]`. The workloads live in
 //! `workloads/mod.rs`, shared with `examples/compare.rs`, which sweeps
@@ -18,8 +18,9 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode};
 use criterion::{criterion_group, criterion_main};
 use std::time::Duration;
 use workloads::{
-    Capture, Chili, FibJoin, ForkPool, Halves, IdleCpu, OsThreads, Pilfer, Qsort, Rayon,
-    ScopeChunks, Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
+    Capture, Chili, FibJoin, ForkPool, Halves, IdleCpu, Matmul, Msort, OsThreads, Pilfer, Qsort,
+    QueensSearch, Rayon, ScopeChunks, Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency,
+    Workload,
 };
 
 const THREADS_ENV: &str = "PILFER_BENCH_THREADS";
@@ -72,32 +73,57 @@ fn bench<P>(
     });
 }
 
-fn fib_join(c: &mut Criterion) {
+/// A fork-join workload on the serial code, pilfer, rayon and chili.
+fn fork_join<W>(c: &mut Criterion, name: &str, measurement: Duration, workload: &mut W)
+where
+    W: Workload<Serial> + Workload<Pilfer> + Workload<Rayon> + Workload<Chili>,
+{
     let threads = threads();
-    let mut group = group(c, "fib-join");
-    let mut fib = FibJoin::new(workloads::FIB_N);
-    bench(&mut group, BenchmarkId::new("serial", 1), &Serial, &mut fib);
-    bench_pool::<Pilfer>(&mut group, threads, &mut fib);
-    bench_pool::<Rayon>(&mut group, threads, &mut fib);
-    bench_pool::<Chili>(&mut group, threads, &mut fib);
+    let mut group = group(c, name);
+    group.measurement_time(measurement);
+    bench(&mut group, BenchmarkId::new("serial", 1), &Serial, workload);
+    bench_pool::<Pilfer>(&mut group, threads, workload);
+    bench_pool::<Rayon>(&mut group, threads, workload);
+    bench_pool::<Chili>(&mut group, threads, workload);
     group.finish();
+}
+
+fn fib_join(c: &mut Criterion) {
+    let mut fib = FibJoin::new(workloads::FIB_N);
+    fork_join(c, "fib-join", Duration::from_secs(3), &mut fib);
 }
 
 /// Two walks of the same tree: `join(left, right)` and `join(right, left)`
 /// (see `TreeSum` for why the order matters).
 fn tree_sum(c: &mut Criterion) {
-    let threads = threads();
     for (name, halves) in [
         ("tree-sum", Halves::LeftFirst),
         ("tree-sum-rl", Halves::RightFirst),
     ] {
-        let mut group = group(c, name);
         let mut tree = TreeSum::new(workloads::TREE_DEPTH, halves);
-        bench_pool::<Pilfer>(&mut group, threads, &mut tree);
-        bench_pool::<Rayon>(&mut group, threads, &mut tree);
-        bench_pool::<Chili>(&mut group, threads, &mut tree);
-        group.finish();
+        fork_join(c, name, Duration::from_secs(3), &mut tree);
     }
+}
+
+fn qsort(c: &mut Criterion) {
+    // Samples take up to 250 ms at 2 threads.
+    let mut sort = Qsort::new(workloads::QSORT_LEN);
+    fork_join(c, "qsort", Duration::from_secs(5), &mut sort);
+}
+
+fn msort(c: &mut Criterion) {
+    let mut sort = Msort::new(workloads::MSORT_LEN);
+    fork_join(c, "msort", Duration::from_secs(5), &mut sort);
+}
+
+fn matmul(c: &mut Criterion) {
+    let mut product = Matmul::new(workloads::MATMUL_N);
+    fork_join(c, "matmul", Duration::from_secs(3), &mut product);
+}
+
+fn queens(c: &mut Criterion) {
+    let mut search = QueensSearch::new(workloads::QUEENS_N);
+    fork_join(c, "queens", Duration::from_secs(3), &mut search);
 }
 
 fn spawn_external(c: &mut Criterion) {
@@ -118,19 +144,14 @@ fn scope_chunks(c: &mut Criterion) {
     let threads = threads();
     let mut group = group(c, "scope-chunks");
     let mut scope = ScopeChunks::new(workloads::SCOPE_LEN);
+    bench(
+        &mut group,
+        BenchmarkId::new("serial", 1),
+        &Serial,
+        &mut scope,
+    );
     bench_pool::<Pilfer>(&mut group, threads, &mut scope);
     bench_pool::<Rayon>(&mut group, threads, &mut scope);
-    group.finish();
-}
-
-fn qsort(c: &mut Criterion) {
-    let threads = threads();
-    let mut group = group(c, "qsort");
-    // Samples take up to 250 ms at 2 threads.
-    group.measurement_time(Duration::from_secs(5));
-    let mut sort = Qsort::new(workloads::QSORT_LEN);
-    bench_pool::<Pilfer>(&mut group, threads, &mut sort);
-    bench_pool::<Rayon>(&mut group, threads, &mut sort);
     group.finish();
 }
 
@@ -178,9 +199,12 @@ criterion_group!(
     benches,
     fib_join,
     tree_sum,
-    spawn_external,
-    scope_chunks,
     qsort,
+    msort,
+    matmul,
+    queens,
+    scope_chunks,
+    spawn_external,
     wake_latency,
     idle_cpu,
     spawn_raw

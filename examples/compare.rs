@@ -1,16 +1,20 @@
 //! Compares pilfer with rayon (and chili on the join workloads) at several
-//! thread counts: a table per workload, `RESULT` lines to paste into
-//! BENCHMARKS.md, and a speed-up chart (SVG).
+//! thread counts, and every fork-join and scope workload with the same code
+//! run serially: a table per workload (medians, spreads, speed-ups over the
+//! serial code), `RESULT` lines to paste into BENCHMARKS.md, and a chart
+//! (SVG) of the speed-ups and of pilfer/rayon ratios.
 //!
 //! ```text
 //! cargo run --release --example compare [-- --quick] [-- --help]
 //! ```
 //!
 //! The workloads are shared with the criterion benches
-//! (`benches/workloads/mod.rs`). The pools of a table take turns over a few
-//! rounds (`--rounds`); each round builds a fresh pool (the only one alive)
-//! and takes one warm-up sample before its timed ones. A table reports the
-//! median of each pool's samples from all rounds; wake latency reports
+//! (`benches/workloads/mod.rs`). The pools of a table, and the serial code,
+//! take turns over a few rounds (`--rounds`) at each thread count; each
+//! round builds a fresh pool (the only one alive) and takes one warm-up
+//! sample before its timed ones. A table reports the median of each pool's
+//! samples from all rounds, with their minimum and maximum; a speed-up is
+//! the serial median of the same row over the pool's. Wake latency reports
 //! percentiles of many samples instead.
 
 #[path = "../benches/workloads/mod.rs"]
@@ -31,8 +35,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 use table::{Table, Unit};
 use workloads::{
-    Capture, Chili, FibJoin, ForkPool, Halves, IdleCpu, OsThreads, Pilfer, Qsort, Rayon,
-    ScopeChunks, Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency, Workload,
+    Capture, Chili, FibJoin, ForkPool, Halves, IdleCpu, Matmul, Msort, OsThreads, Pilfer, Qsort,
+    QueensSearch, Rayon, ScopeChunks, Serial, SpawnExternal, SpawnRaw, TreeSum, WakeLatency,
+    Workload,
 };
 
 fn main() -> ExitCode {
@@ -109,6 +114,9 @@ struct Sizes {
     spawn_tasks: usize,
     scope_len: usize,
     qsort_len: usize,
+    msort_len: usize,
+    matmul_n: usize,
+    queens_n: u32,
     wake_samples: usize,
     raw_tasks: usize,
 }
@@ -121,6 +129,9 @@ impl Sizes {
             spawn_tasks: workloads::SPAWN_TASKS,
             scope_len: workloads::SCOPE_LEN,
             qsort_len: workloads::QSORT_LEN,
+            msort_len: workloads::MSORT_LEN,
+            matmul_n: workloads::MATMUL_N,
+            queens_n: workloads::QUEENS_N,
             wake_samples: FULL_WAKE_SAMPLES,
             raw_tasks: workloads::RAW_TASKS,
         };
@@ -129,6 +140,8 @@ impl Sizes {
                 tree_depth: workloads::TREE_DEPTH,
                 spawn_tasks: 250_000,
                 qsort_len: 1 << 20,
+                msort_len: 1 << 20,
+                matmul_n: 256,
                 wake_samples: 50,
                 ..full
             }
@@ -145,8 +158,9 @@ fn print_header(options: &Options) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<String> = options.threads.iter().map(usize::to_string).collect();
     println!(
-        "pilfer vs rayon (and chili on fib and tree): threads {}; median of {} runs in {} \
-         (pools taking turns, a fresh pool and a warm-up per round); {cores} cores available{}\n",
+        "pilfer vs rayon (and chili on the fork-join workloads) and the serial code: threads {}; \
+         median of {} runs in {} (pools taking turns, a fresh pool and a warm-up per round); \
+         {cores} cores available{}\n",
         threads.join(","),
         options.runs.div_ceil(options.rounds) * options.rounds,
         match options.rounds {
@@ -171,13 +185,19 @@ fn cpu_model() -> Option<String> {
 fn steps(id: WorkloadId, threads: usize, rounds: usize) -> usize {
     let pools = threads * rounds;
     match id {
-        WorkloadId::Fib => 1 + 3 * pools,
+        // Serial, pilfer, rayon and chili.
+        WorkloadId::Fib
+        | WorkloadId::Qsort
+        | WorkloadId::Msort
+        | WorkloadId::Matmul
+        | WorkloadId::Queens => 4 * pools,
         // Two walks of the tree: left half first, and right half first.
-        WorkloadId::Tree => 2 * (1 + 3 * pools),
+        WorkloadId::Tree => 2 * 4 * pools,
+        WorkloadId::Scope => 3 * pools,
         WorkloadId::Raw => 1 + 2 * pools,
         // Two captures: one word, and four.
         WorkloadId::Spawn => 2 * 2 * pools,
-        WorkloadId::Scope | WorkloadId::Qsort | WorkloadId::Wake | WorkloadId::Idle => 2 * pools,
+        WorkloadId::Wake | WorkloadId::Idle => 2 * pools,
     }
 }
 
@@ -187,33 +207,96 @@ fn run(id: WorkloadId, sizes: &Sizes, options: &Options, r: &mut Runner) -> Vec<
         "median of {} runs",
         r.runs().div_ceil(r.rounds()) * r.rounds()
     );
-    let table = |title: String, unit| Table::new(id.name(), title, median.clone(), unit);
+    let table = |key: &str, title: String| Table::new(key, title, median.clone(), Unit::Millis);
+    let key = id.name();
     match id {
         WorkloadId::Fib => {
             let n = sizes.fib;
-            let mut fib = FibJoin::new(n);
-            let serial = r.median_on("fib serial", &Serial, &mut fib);
-            let title = format!("fib-join: fib({n}) with a join at every call");
-            let table = table(title, Unit::Millis).reference(Serial::NAME, serial);
-            vec![sweep_with_chili(r, table, threads, &mut fib)]
+            let title = format!("{key}: fib({n}) with a join at every call");
+            vec![fork_join(
+                r,
+                table(key, title),
+                threads,
+                &mut FibJoin::new(n),
+            )]
         }
         WorkloadId::Tree => {
             let depth = sizes.tree_depth;
-            let mut tables = Vec::new();
-            for (halves, key, walk) in [
+            [
                 (Halves::LeftFirst, "tree", "join(left, right)"),
                 (Halves::RightFirst, "tree-rl", "join(right, left)"),
-            ] {
-                let mut tree = TreeSum::new(depth, halves);
-                let serial = r.median_on(&format!("{key} serial"), &Serial, &mut tree);
+            ]
+            .into_iter()
+            .map(|(halves, key, walk)| {
                 let title = format!(
                     "{key}: Box tree of 2^{depth}-1 nodes (post-order on the heap), {walk} per node"
                 );
-                let table = Table::new(key, title, median.clone(), Unit::Millis)
-                    .reference(Serial::NAME, serial);
-                tables.push(sweep_with_chili(r, table, threads, &mut tree));
-            }
-            tables
+                let mut tree = TreeSum::new(depth, halves);
+                fork_join(r, table(key, title), threads, &mut tree)
+            })
+            .collect()
+        }
+        WorkloadId::Qsort => {
+            let len = sizes.qsort_len;
+            let cutoff = workloads::QSORT_CUTOFF;
+            let title =
+                format!("{key}: quicksort of {len} pseudo-random u32, serial below {cutoff}");
+            vec![fork_join(
+                r,
+                table(key, title),
+                threads,
+                &mut Qsort::new(len),
+            )]
+        }
+        WorkloadId::Msort => {
+            let len = sizes.msort_len;
+            let cutoff = workloads::MSORT_CUTOFF;
+            let title = format!(
+                "{key}: merge sort (parallel merges) of {len} pseudo-random u32, serial below {cutoff}"
+            );
+            vec![fork_join(
+                r,
+                table(key, title),
+                threads,
+                &mut Msort::new(len),
+            )]
+        }
+        WorkloadId::Matmul => {
+            let n = sizes.matmul_n;
+            let leaf = workloads::MATMUL_LEAF;
+            let title = format!(
+                "{key}: {n}x{n} f64 matrix multiply on quadrants, four joined products per \
+                 phase, serial below {leaf}x{leaf}"
+            );
+            vec![fork_join(
+                r,
+                table(key, title),
+                threads,
+                &mut Matmul::new(n),
+            )]
+        }
+        WorkloadId::Queens => {
+            let n = sizes.queens_n;
+            let title =
+                format!("{key}: {n}-queens solutions, a join over halves of the candidates");
+            let mut search = QueensSearch::new(n);
+            vec![fork_join(r, table(key, title), threads, &mut search)]
+        }
+        WorkloadId::Scope => {
+            let len = sizes.scope_len;
+            let chunk = workloads::CHUNK_LEN;
+            let title = format!("{key}: {len} u32, one scoped task per {chunk}-element chunk");
+            let mut scope = ScopeChunks::new(len);
+            let table = table(key, title)
+                .with_serial()
+                .with_pools(&[Pilfer::NAME, Rayon::NAME]);
+            vec![sweep(r, table, threads, |r, n, count| {
+                [
+                    r.on_new_pool::<Serial>(key, n, count, &mut scope),
+                    r.on_new_pool::<Pilfer>(key, n, count, &mut scope),
+                    r.on_new_pool::<Rayon>(key, n, count, &mut scope),
+                ]
+            })]
         }
         WorkloadId::Spawn => {
             let tasks = sizes.spawn_tasks;
@@ -225,85 +308,80 @@ fn run(id: WorkloadId, sizes: &Sizes, options: &Options, r: &mut Runner) -> Vec<
             .map(|(capture, key, what)| {
                 let title =
                     format!("{key}: {tasks} tiny detached tasks from the main thread, {what}");
-                let table = Table::new(key, title, median.clone(), Unit::Millis);
-                sweep(r, table, threads, &mut SpawnExternal::new(tasks, capture))
+                let mut spawn = SpawnExternal::new(tasks, capture);
+                pilfer_and_rayon(r, table(key, title), threads, &mut spawn)
             })
             .collect()
-        }
-        WorkloadId::Scope => {
-            let len = sizes.scope_len;
-            let chunk = workloads::CHUNK_LEN;
-            let title =
-                format!("scope-chunks: {len} u32, one scoped task per {chunk}-element chunk");
-            let mut scope = ScopeChunks::new(len);
-            vec![sweep(r, table(title, Unit::Millis), threads, &mut scope)]
-        }
-        WorkloadId::Qsort => {
-            let len = sizes.qsort_len;
-            let cutoff = workloads::QSORT_CUTOFF;
-            let title = format!("qsort: {len} pseudo-random u32, serial below {cutoff}");
-            let mut sort = Qsort::new(len);
-            vec![sweep(r, table(title, Unit::Millis), threads, &mut sort)]
         }
         WorkloadId::Wake => wake(r, threads, sizes.wake_samples).into(),
         WorkloadId::Idle => {
             let title = format!(
-                "idle CPU: process CPU time in {} ms of idleness after fib({})",
+                "{key}: process CPU time in {} ms of idleness after fib({})",
                 workloads::IDLE_SLEEP.as_millis(),
                 workloads::IDLE_BURST_FIB
             );
-            let table = table(title, Unit::Millis).not_run_time();
+            let table = table(key, title).not_run_time();
             let mut idle = IdleCpu::new(workloads::IDLE_BURST_FIB, workloads::IDLE_SLEEP);
-            vec![sweep(r, table, threads, &mut idle)]
+            vec![pilfer_and_rayon(r, table, threads, &mut idle)]
         }
         WorkloadId::Raw => {
             let tasks = sizes.raw_tasks;
             let mut raw = SpawnRaw::new(tasks);
             let os_threads = r.median_on("raw os-threads", &OsThreads, &mut raw);
-            let title = format!("spawn-raw: {tasks} small tasks on a pool vs one OS thread each");
-            let table = table(title, Unit::Millis).reference("os_threads", os_threads);
-            vec![sweep(r, table, threads, &mut raw)]
+            let title = format!("{key}: {tasks} small tasks on a pool vs one OS thread each");
+            let table = table(key, title).reference("os_threads", os_threads);
+            vec![pilfer_and_rayon(r, table, threads, &mut raw)]
         }
     }
 }
 
-/// Fills `table` with the medians of `workload` on pilfer and rayon.
-fn sweep<W>(r: &mut Runner, table: Table, threads: &[usize], workload: &mut W) -> Table
-where
-    W: Workload<Pilfer> + Workload<Rayon>,
-{
-    let mut table = table.with_pools(&[Pilfer::NAME, Rayon::NAME]);
+/// Fills `table`, a row per thread count, with the samples that `round`
+/// takes in each of the runner's rounds.
+fn sweep<const K: usize>(
+    r: &mut Runner,
+    mut table: Table,
+    threads: &[usize],
+    mut round: impl FnMut(&mut Runner, usize, usize) -> [runner::Samples; K],
+) -> Table {
     for &n in threads {
-        let key = &table.key;
-        let samples = r.interleaved(r.runs(), |r, count| {
-            [
-                r.on_new_pool::<Pilfer>(key, n, count, workload),
-                r.on_new_pool::<Rayon>(key, n, count, workload),
-            ]
-        });
-        table.push(n, &samples.each_ref().map(|s| runner::median(s)));
+        let samples = r.interleaved(r.runs(), |r, count| round(r, n, count));
+        table.push(n, &samples);
     }
     table
 }
 
-/// Fills `table` with the medians of `workload` on pilfer, rayon and chili.
-fn sweep_with_chili<W>(r: &mut Runner, table: Table, threads: &[usize], workload: &mut W) -> Table
+/// A fork-join workload on the serial code, pilfer, rayon and chili.
+fn fork_join<W>(r: &mut Runner, table: Table, threads: &[usize], workload: &mut W) -> Table
 where
-    W: Workload<Pilfer> + Workload<Rayon> + Workload<Chili>,
+    W: Workload<Serial> + Workload<Pilfer> + Workload<Rayon> + Workload<Chili>,
 {
-    let mut table = table.with_pools(&[Pilfer::NAME, Rayon::NAME, Chili::NAME]);
-    for &n in threads {
-        let key = &table.key;
-        let samples = r.interleaved(r.runs(), |r, count| {
-            [
-                r.on_new_pool::<Pilfer>(key, n, count, workload),
-                r.on_new_pool::<Rayon>(key, n, count, workload),
-                r.on_new_pool::<Chili>(key, n, count, workload),
-            ]
-        });
-        table.push(n, &samples.each_ref().map(|s| runner::median(s)));
-    }
-    table
+    let table = table
+        .with_serial()
+        .with_pools(&[Pilfer::NAME, Rayon::NAME, Chili::NAME]);
+    let key = table.key.clone();
+    sweep(r, table, threads, |r, n, count| {
+        [
+            r.on_new_pool::<Serial>(&key, n, count, workload),
+            r.on_new_pool::<Pilfer>(&key, n, count, workload),
+            r.on_new_pool::<Rayon>(&key, n, count, workload),
+            r.on_new_pool::<Chili>(&key, n, count, workload),
+        ]
+    })
+}
+
+/// A task workload on pilfer and rayon.
+fn pilfer_and_rayon<W>(r: &mut Runner, table: Table, threads: &[usize], workload: &mut W) -> Table
+where
+    W: Workload<Pilfer> + Workload<Rayon>,
+{
+    let table = table.with_pools(&[Pilfer::NAME, Rayon::NAME]);
+    let key = table.key.clone();
+    sweep(r, table, threads, |r, n, count| {
+        [
+            r.on_new_pool::<Pilfer>(&key, n, count, workload),
+            r.on_new_pool::<Rayon>(&key, n, count, workload),
+        ]
+    })
 }
 
 /// p50 and p99 tables of the wake latency on pilfer and rayon.
@@ -326,9 +404,9 @@ fn wake(r: &mut Runner, threads: &[usize], samples: usize) -> [Table; 2] {
                 r.on_new_pool::<Rayon>("wake", n, count, &mut wake),
             ]
         });
+        let samples = [pilfer, rayon];
         for (table, pct) in tables.iter_mut().zip([50, 99]) {
-            let at = |samples: &[_]| runner::percentile(samples, pct);
-            table.push(n, &[at(&pilfer), at(&rayon)]);
+            table.push_with(n, &samples, |sorted| runner::percentile(sorted, pct));
         }
     }
     tables

@@ -1,34 +1,12 @@
-//! Pending join frames: the second halves of a worker's open `join`s, kept
-//! private until a thief could use them.
-//!
-//! `join(a, b)` records `b`'s job here and runs `a`. If nobody asked for work
-//! meanwhile, `b` is still private when `a` returns and the worker simply
-//! calls it: no deque traffic, no atomic read-modify-write, no fence.
-//!
-//! A thief that finds a worker's deque empty raises that worker's
-//! `publish_request` flag; the worker checks the flag (one relaxed load of
-//! its own cache line) on each `join`, and when it is raised moves its
-//! *oldest* private frame — the largest piece of work it has — onto its
-//! crossbeam deque, where any thief can take it. Before a worker blocks
-//! (`wait_until`) it publishes all of them, so nothing stays hidden while it
-//! waits.
-//!
-//! Only a job's oldest few pending joins are recorded here (its window,
-//! `OPEN_FRAME_LIMIT` in worker.rs); past them a `join` records nothing and
-//! calls both halves in order, unless a thief asked for work: then it
-//! records its frame, and the request publishes the oldest private one.
-//! Recording every join would cost a few nanoseconds each; the price of not
-//! doing so is that once a window's frames are all published, requests are
-//! answered with smaller pieces (the current join's `b`).
+//! The stack of a worker's pending join frames: the second halves of its
+//! recording `join`s (when a `join` records one, and when a frame is
+//! published, is the policy of publish.rs).
 //!
 //! Frames are published oldest first, so at any time the published ones are
 //! a prefix of the stack, `frames[..published]`. A `join` returning to its
-//! frame at index `i` finds it private exactly when `i >= published`.
-//!
-//! Lazy publication of this kind follows the private-deques work-stealing
-//! of Acar, Charguéraud and Rainey ("Scheduling parallel programs by work
-//! stealing with private deques", PPoPP 2013): thieves *request* work and the
-//! owner answers at its next scheduling point.
+//! frame at index `i` finds it private exactly when `i >= published`, and
+//! then calls it inline: no deque traffic, no atomic read-modify-write, no
+//! fence.
 
 use crate::job::JobRef;
 use std::cell::{Cell, UnsafeCell};
@@ -80,13 +58,6 @@ impl FrameStack {
         } else {
             true
         }
-    }
-
-    /// How many frames are open (recorded and not yet popped).
-    #[inline]
-    pub(crate) fn open(&self) -> usize {
-        // SAFETY: as in `push`.
-        unsafe { (*self.frames.get()).len() }
     }
 
     /// Marks the oldest private frame as published and returns it.

@@ -1,8 +1,8 @@
 //! `join`: run two closures, potentially in parallel.
 //!
-//! Most joins record nothing: when the worker already has its quota of open
-//! frames and no thief asked for work, `join` calls `a`, then `b` — the
-//! common, cheapest case (frames.rs says why). Otherwise `join(a, b)`
+//! Most joins record nothing: below the top levels of a job's joins, and
+//! when no thief asked for work, `join` calls `a`, then `b` — the common,
+//! cheapest case (publish.rs has the policy). Otherwise `join(a, b)`
 //! records `b` as a frame, runs `a` on the calling worker, then takes `b`
 //! back:
 //!
@@ -15,6 +15,7 @@
 
 use crate::job::{JobRef, StackJob};
 use crate::latch::{SleepLatch, SpinLatch};
+use crate::publish::{self, RecordedJoin};
 use crate::unwind::{self, Payload};
 use crate::worker::WorkerThread;
 
@@ -49,7 +50,30 @@ use crate::worker::WorkerThread;
 /// }
 /// assert_eq!(fib(20), 6765);
 /// ```
+// Never inlined: in a recursion, `join` itself then becomes the recursive
+// function, with the caller's closures (and their base cases) inlined into
+// it, so a leaf of the recursion costs no call; inlined into the caller,
+// every leaf was a call of its own (BENCHMARKS.md).
+#[inline(never)]
 pub fn join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    if publish::join_is_slow() {
+        join_slow(a, b)
+    } else {
+        join_in_order(a, b)
+    }
+}
+
+/// `join` when the current thread's signal is up (publish.rs): on a worker,
+/// usually one whose window has room or that a thief asked for work; off
+/// every pool, in the global pool.
+#[inline(never)]
+fn join_slow<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
 where
     A: FnOnce() -> RA + Send,
     B: FnOnce() -> RB + Send,
@@ -98,10 +122,10 @@ where
 
     let result_a = match unwind::halt_unwinding(a) {
         Ok(value) => value,
-        Err(payload) => recover_from_panic(worker, &job_b, job_b_ref, frame, payload),
+        Err(payload) => recover_from_panic(worker, &job_b, job_b_ref, &frame, payload),
     };
 
-    let result_b = if take_back(worker, &job_b, job_b_ref, frame) {
+    let result_b = if take_back(worker, &job_b, job_b_ref, &frame) {
         // SAFETY: the frame was never published, or this worker popped it
         // back from its own deque: no other thread can reach `job_b`.
         unsafe { job_b.run_inline() }
@@ -157,7 +181,7 @@ fn take_back<L, F, R>(
     worker: &WorkerThread,
     job_b: &StackJob<L, F, R>,
     job_b_ref: JobRef,
-    frame: usize,
+    frame: &RecordedJoin<'_>,
 ) -> bool
 where
     L: SleepLatch,
@@ -201,7 +225,7 @@ fn recover_from_panic<L, F, R>(
     worker: &WorkerThread,
     job_b: &StackJob<L, F, R>,
     job_b_ref: JobRef,
-    frame: usize,
+    frame: &RecordedJoin<'_>,
     payload: Payload,
 ) -> !
 where

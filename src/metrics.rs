@@ -1,7 +1,23 @@
 //! Counters: kept per worker without read-modify-write operations, summed
 //! on demand by [`ThreadPool::metrics`](crate::ThreadPool::metrics).
 
-use crate::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::atomic::Ordering;
+use crate::sync::counter::{AtomicBool, AtomicU64};
+use std::time::Duration;
+
+/// The upper bounds of the buckets of [`WorkerMetrics::search_histogram`]:
+/// searches shorter than 1 µs, 10 µs, 100 µs, 1 ms and 10 ms; the last
+/// bucket holds the longer ones.
+pub const SEARCH_BUCKET_BOUNDS: [Duration; 5] = [
+    Duration::from_micros(1),
+    Duration::from_micros(10),
+    Duration::from_micros(100),
+    Duration::from_millis(1),
+    Duration::from_millis(10),
+];
+
+/// Buckets of the search histogram: one per bound, plus the open-ended one.
+const SEARCH_BUCKETS: usize = SEARCH_BUCKET_BOUNDS.len() + 1;
 
 /// One worker's counters. Each is written only by its worker, with a plain
 /// load and store (no read-modify-write), and read by anyone.
@@ -10,6 +26,9 @@ pub(crate) struct WorkerCounters {
     pub(crate) steals: AtomicU64,
     pub(crate) injector_batches: AtomicU64,
     pub(crate) parks: AtomicU64,
+    /// Nanoseconds spent in searches for work, and how they were spread.
+    search_nanos: AtomicU64,
+    search_histogram: [AtomicU64; SEARCH_BUCKETS],
     pinned: AtomicBool,
 }
 
@@ -20,6 +39,8 @@ impl Default for WorkerCounters {
             steals: AtomicU64::new(0),
             injector_batches: AtomicU64::new(0),
             parks: AtomicU64::new(0),
+            search_nanos: AtomicU64::new(0),
+            search_histogram: std::array::from_fn(|_| AtomicU64::new(0)),
             pinned: AtomicBool::new(false),
         }
     }
@@ -29,15 +50,32 @@ impl WorkerCounters {
     pub(crate) fn set_pinned(&self, pinned: bool) {
         self.pinned.store(pinned, Ordering::Relaxed);
     }
+
+    /// Records a search for work that took `time` (by the owning worker).
+    pub(crate) fn record_search(&self, time: Duration) {
+        let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        add(&self.search_nanos, nanos);
+        let bucket = SEARCH_BUCKET_BOUNDS
+            .iter()
+            .position(|&bound| time < bound)
+            .unwrap_or(SEARCH_BUCKETS - 1);
+        bump(&self.search_histogram[bucket]);
+    }
 }
 
 /// Adds one to a counter that only the calling worker writes.
 #[inline]
 pub(crate) fn bump(counter: &AtomicU64) {
+    add(counter, 1);
+}
+
+/// Adds `amount` to a counter that only the calling worker writes.
+#[inline]
+fn add(counter: &AtomicU64, amount: u64) {
     // Relaxed load and store, not `fetch_add`: there is a single writer, and
     // readers only need some recent value.
     counter.store(
-        counter.load(Ordering::Relaxed).wrapping_add(1),
+        counter.load(Ordering::Relaxed).wrapping_add(amount),
         Ordering::Relaxed,
     );
 }
@@ -75,6 +113,17 @@ pub struct WorkerMetrics {
     pub injector_batches: u64,
     /// Times the worker parked (went to sleep for lack of work).
     pub parks: u64,
+    /// Time the worker spent searching for work: from finding its own
+    /// deque, the injector and its peers' deques empty until it found a
+    /// job or what it was waiting for was done, spinning or asleep. This
+    /// is where parallelism is lost: in a fork-join run, time a thief
+    /// waited for a peer to publish work; between runs, time the pool had
+    /// nothing to do.
+    pub search_time: Duration,
+    /// How many searches took less than each bound of
+    /// [`SEARCH_BUCKET_BOUNDS`] (and more than the previous one); the last
+    /// entry counts the searches of 10 ms or more.
+    pub search_histogram: [u64; 6],
     /// Whether the worker was pinned to a core. A worker pins itself as it
     /// starts, so right after `build` returns this may still be `false`.
     pub pinned: bool,
@@ -93,6 +142,10 @@ impl Metrics {
                 steals: counters.steals.load(Ordering::Relaxed),
                 injector_batches: counters.injector_batches.load(Ordering::Relaxed),
                 parks: counters.parks.load(Ordering::Relaxed),
+                search_time: Duration::from_nanos(counters.search_nanos.load(Ordering::Relaxed)),
+                search_histogram: std::array::from_fn(|bucket| {
+                    counters.search_histogram[bucket].load(Ordering::Relaxed)
+                }),
                 pinned: counters.pinned.load(Ordering::Relaxed),
             })
             .collect();
@@ -123,6 +176,38 @@ impl Metrics {
     /// Times any worker parked.
     pub fn parks(&self) -> u64 {
         self.workers.iter().map(|worker| worker.parks).sum()
+    }
+
+    /// Time all workers spent searching for work (see
+    /// [`WorkerMetrics::search_time`]).
+    pub fn search_time(&self) -> Duration {
+        self.workers.iter().map(|worker| worker.search_time).sum()
+    }
+
+    /// Searches for work by all workers.
+    pub fn searches(&self) -> u64 {
+        self.search_histogram().iter().sum()
+    }
+
+    /// The searches of all workers by duration (see
+    /// [`WorkerMetrics::search_histogram`]).
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+    /// pool.install(|| pilfer::join(|| (), || ()));
+    /// let histogram = pool.metrics().search_histogram();
+    /// for (bound, searches) in pilfer::SEARCH_BUCKET_BOUNDS.iter().zip(histogram) {
+    ///     println!("under {bound:?}: {searches}");
+    /// }
+    /// ```
+    pub fn search_histogram(&self) -> [u64; 6] {
+        let mut total = [0; SEARCH_BUCKETS];
+        for worker in &self.workers {
+            for (sum, count) in total.iter_mut().zip(worker.search_histogram) {
+                *sum += count;
+            }
+        }
+        total
     }
 
     /// How many workers are pinned to a core (of those that have started).

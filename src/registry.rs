@@ -8,9 +8,11 @@ use crate::job::{JobRef, StackJob};
 use crate::latch::{CrossLatch, Latch, ShutdownLatch, ThreadLatch};
 use crate::metrics::{Metrics, WorkerCounters};
 use crate::pin::CorePlan;
+use crate::publish::PublishRequest;
 use crate::queue::{GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
-use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::counter::AtomicU64;
 use crate::sync::{Arc, Mutex, lock, thread};
 use crate::unwind::{self, Payload};
 use crate::worker::{self, WorkerThread};
@@ -49,24 +51,19 @@ pub(crate) struct Registry {
 pub(crate) struct WorkerSlot {
     /// The thieves' end of the worker's deque.
     pub(crate) stealer: StealQueue<JobRef>,
-    /// Set by a thief that found this worker's deque empty: the worker then
-    /// publishes its oldest private join frame (see `frames.rs`). On its own
-    /// cache line, as thieves write it while the owner reads it per join.
-    pub(crate) publish_request: CachePadded<AtomicBool>,
+    /// Raised by thieves that found this worker's deque empty (publish.rs).
+    /// On its own cache line: thieves write it while the owner reads it
+    /// per join.
+    pub(crate) publish_request: CachePadded<PublishRequest>,
     /// Written only by the owner, read by `metrics()`.
     pub(crate) counters: CachePadded<WorkerCounters>,
 }
 
 impl WorkerSlot {
-    /// Asks the owner to publish work; a load first, so thieves polling an
-    /// idle peer do not keep stealing its cache line.
+    /// Asks the owner to publish work (publish.rs).
     #[inline]
     pub(crate) fn request_publication(&self) {
-        // Relaxed: a hint. The owner acts on it whenever it sees it; a thief
-        // that needs a guarantee goes through the sleep protocol instead.
-        if !self.publish_request.load(Ordering::Relaxed) {
-            self.publish_request.store(true, Ordering::Relaxed);
-        }
+        self.publish_request.raise();
     }
 }
 
@@ -80,7 +77,7 @@ impl Registry {
             .iter()
             .map(|deque| WorkerSlot {
                 stealer: deque.stealer(),
-                publish_request: CachePadded::new(AtomicBool::new(false)),
+                publish_request: CachePadded::new(PublishRequest::new()),
                 counters: CachePadded::new(WorkerCounters::default()),
             })
             .collect();

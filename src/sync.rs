@@ -31,11 +31,19 @@ pub(crate) mod process {
 
 pub(crate) mod atomic {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, fence};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, fence};
     #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, fence};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, fence};
 
     pub(crate) use std::sync::atomic::Ordering;
+}
+
+/// Statistics counters (`metrics.rs`): std's atomics even under loom. They
+/// order nothing, so a model has nothing to check in them, and loom's
+/// bounded history of stores per atomic cannot take a counter that a worker
+/// bumps on every search for work.
+pub(crate) mod counter {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
 }
 
 pub(crate) mod thread {
@@ -81,22 +89,22 @@ pub(crate) mod cell {
     }
 }
 
-/// Declares a thread-local `Cell<*const T>` slot (null until set), backed by
-/// std's `const`-initialized thread-local normally and loom's under loom.
-macro_rules! pointer_thread_local {
-    ($vis:vis static $name:ident: $t:ty) => {
+/// Declares a thread-local `Cell<T>` with a constant initial value, backed
+/// by std's `const`-initialized thread-local normally (one load from the
+/// thread's block to read it) and loom's under loom.
+macro_rules! cell_thread_local {
+    ($vis:vis static $name:ident: $t:ty = $init:expr) => {
         #[cfg(not(loom))]
         std::thread_local! {
-            $vis static $name: std::cell::Cell<*const $t> =
-                const { std::cell::Cell::new(std::ptr::null()) };
+            $vis static $name: std::cell::Cell<$t> = const { std::cell::Cell::new($init) };
         }
         #[cfg(loom)]
         loom::thread_local! {
-            $vis static $name: std::cell::Cell<*const $t> = std::cell::Cell::new(std::ptr::null());
+            $vis static $name: std::cell::Cell<$t> = std::cell::Cell::new($init);
         }
     };
 }
-pub(crate) use pointer_thread_local;
+pub(crate) use cell_thread_local;
 
 /// Locks `mutex`, ignoring poisoning: the crate never panics while holding
 /// one of its own locks, and user code never runs under them.

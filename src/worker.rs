@@ -1,19 +1,20 @@
 //! A worker thread: its own deque and join frames, the order in which it
 //! looks for work, and how it waits.
 
-use crate::frames::FrameStack;
 use crate::job::JobRef;
 use crate::latch::{Latch, SleepLatch};
 use crate::metrics::bump;
+use crate::publish::{Publication, RecordedJoin};
 use crate::queue::{LocalQueue, Steal};
 use crate::registry::{Registry, WorkerSlot};
 use crate::rng::XorShift64Star;
-use crate::sync::atomic::{AtomicBool, Ordering};
-use crate::sync::{Arc, hint, pointer_thread_local, thread};
+use crate::sync::atomic::Ordering;
+use crate::sync::{Arc, cell_thread_local, hint, thread};
 use std::cell::Cell;
 use std::ptr;
+use std::time::Instant;
 
-pointer_thread_local!(static WORKER_THREAD: WorkerThread);
+cell_thread_local!(static WORKER_THREAD: *const WorkerThread = ptr::null());
 
 /// How long an idle worker spins before it sleeps: rounds of exponential
 /// busy-waiting, then rounds of `yield_now`, each round followed by one more
@@ -28,25 +29,6 @@ const SPIN_ROUNDS: u32 = 0;
 #[cfg(loom)]
 const YIELD_ROUNDS: u32 = 0;
 
-/// The first this many frames of a job's window (see `OPEN_FRAME_LIMIT`) are
-/// published at once: they are the job's largest pieces of work, and a thief
-/// should not have to wait for the owner's next `join` to get one.
-const EAGER_DEPTH: usize = 4;
-
-/// A job records join frames only for its oldest this-many pending joins
-/// (joins whose `b` has not been taken back: its *window*), or, past them,
-/// when a thief has asked for work; otherwise a `join` calls both halves in
-/// order. The window's first `EAGER_DEPTH` frames are published at once;
-/// the rest stay private and answer requests, oldest first. Past the
-/// window, a request is answered at the next `join`, which records its own
-/// frame and publishes the oldest private one — its own, once the window's
-/// are all out. The trade: recording every join costs a few nanoseconds
-/// each, while a thief that has used up a window gets smaller pieces (the
-/// current join's `b` rather than an older one's). With 8, fib(30) at 2
-/// threads records about one join in twelve; limits of 4-8 measured alike
-/// there, 12 and more slower (BENCHMARKS.md).
-const OPEN_FRAME_LIMIT: usize = 8;
-
 /// Every this many looks for work, a worker tries the injector before its
 /// own deque. Otherwise a worker that always has local work (a task that
 /// keeps spawning its successor) would never take a task submitted from
@@ -60,21 +42,10 @@ const INJECTOR_INTERVAL: u32 = 61;
 /// thread's whole life; a thread-local pointer finds it.
 pub(crate) struct WorkerThread {
     deque: LocalQueue<JobRef>,
-    frames: FrameStack,
+    /// Join frames and when to publish them (publish.rs).
+    publication: Publication,
     index: usize,
     rng: XorShift64Star,
-    /// This worker's `publish_request` flag in `registry` (read per join).
-    publish_request: *const AtomicBool,
-    /// `OPEN_FRAME_LIMIT`, or 0 for its pool's only worker (which no thief
-    /// can ask, so it records nothing).
-    open_frame_limit: usize,
-    /// Where the running job's window starts: the frames open when it
-    /// started belong to the jobs it runs on top of (a worker that waits
-    /// runs other jobs), so each job gets a window of its own.
-    window_base: Cell<usize>,
-    /// `window_base + open_frame_limit`: joins record while fewer frames
-    /// are open (read per join).
-    window_end: Cell<usize>,
     /// Looks for work in `wait_until` since the injector was last tried
     /// first.
     looks: Cell<u32>,
@@ -111,22 +82,11 @@ impl WorkerThread {
         self.index
     }
 
-    /// Whether a `join` here should record a frame for its second half:
-    /// while the running job's window has room, or when a thief asked for
-    /// work (see `OPEN_FRAME_LIMIT`). Otherwise the join runs both halves
-    /// in order.
+    /// Whether a `join` here records a frame for its second half
+    /// (publish.rs).
     #[inline]
     pub(crate) fn wants_frame(&self) -> bool {
-        self.frames.open() < self.window_end.get() || self.publication_requested()
-    }
-
-    /// Whether a thief asked this worker to publish a frame.
-    #[inline]
-    fn publication_requested(&self) -> bool {
-        // SAFETY: points into `self.registry`, which `self` keeps alive.
-        let publish_request = unsafe { &*self.publish_request };
-        // Relaxed: see `WorkerSlot::request_publication`.
-        publish_request.load(Ordering::Relaxed)
+        self.publication.wants_frame()
     }
 
     #[inline]
@@ -147,50 +107,28 @@ impl WorkerThread {
         self.deque.pop()
     }
 
-    /// Records a join frame. Publishes the oldest private frame if a thief
-    /// asked, and always within the first `EAGER_DEPTH` frames of the
-    /// running job's window.
+    /// Records a join frame, publishing the oldest private one if the
+    /// policy says so (publish.rs); the join is in progress until the
+    /// returned value drops.
     #[inline]
-    pub(crate) fn push_frame(&self, job: JobRef) -> usize {
-        let index = self.frames.push(job);
-        if index < self.window_base.get() + EAGER_DEPTH {
-            self.publish_oldest_frame();
-        } else {
-            self.publish_if_requested();
-        }
-        index
-    }
-
-    /// Publishes the oldest private frame if a thief asked for work.
-    #[inline]
-    fn publish_if_requested(&self) {
-        if self.publication_requested() {
-            self.publish_oldest_frame();
-        }
-    }
-
-    /// Pops the frame at `index`; `true` if it is still private.
-    #[inline]
-    pub(crate) fn pop_frame(&self, index: usize) -> bool {
-        self.frames.pop(index)
-    }
-
-    /// Publishes the oldest private frame, clearing any request.
-    #[inline(never)]
-    fn publish_oldest_frame(&self) {
-        let publish_request = &self.slot().publish_request;
-        if publish_request.load(Ordering::Relaxed) {
-            publish_request.store(false, Ordering::Relaxed);
-        }
-        if let Some(job) = self.frames.publish_oldest() {
+    pub(crate) fn push_frame(&self, job: JobRef) -> RecordedJoin<'_> {
+        let (join, publish) = self.publication.record(job);
+        if let Some(job) = publish {
             self.push(job);
         }
+        join
+    }
+
+    /// Pops `join`'s frame; `true` if it is still private.
+    #[inline]
+    pub(crate) fn pop_frame(&self, join: &RecordedJoin<'_>) -> bool {
+        self.publication.take_back(join)
     }
 
     /// Publishes every private frame, oldest first.
     fn publish_all_frames(&self) {
         let mut any = false;
-        while let Some(job) = self.frames.publish_oldest() {
+        for job in self.publication.publish_all() {
             self.deque.push(job);
             any = true;
         }
@@ -255,21 +193,18 @@ impl WorkerThread {
     }
 
     /// Runs one job taken from a queue, in a frame window of its own above
-    /// the frames already open (see `OPEN_FRAME_LIMIT`).
+    /// the frames already open (publish.rs).
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         bump(&self.slot().counters.executed);
-        let base = self.frames.open();
-        let outer_base = self.window_base.replace(base);
-        let outer_end = self.window_end.replace(base + self.open_frame_limit);
+        let outer = self.publication.enter();
         // SAFETY: `job` was just popped or stolen from a queue, which hands
         // each item out once; whoever pushed it keeps its data alive until
         // it has run (job.rs).
         unsafe { job.execute() }
         // Jobs do not unwind (job.rs), so this always runs; the job's own
         // frames are all popped by now.
-        self.window_base.set(outer_base);
-        self.window_end.set(outer_end);
+        self.publication.leave(outer);
     }
 
     /// Looks for work: own deque, then a batch from the injector, then one
@@ -378,6 +313,7 @@ impl WorkerThread {
     /// Searches for work until it finds some (`Some`) or `latch` is set
     /// (`None`), spinning first, then sleeping (sleep.rs).
     fn search<L: SleepLatch>(&self, latch: &L) -> Option<JobRef> {
+        let started = Instant::now();
         let sleep = &self.registry.sleep;
         sleep.start_searching();
         let mut round = 0;
@@ -408,6 +344,7 @@ impl WorkerThread {
             round += 1;
         };
         sleep.stop_searching(|| self.registry.has_work());
+        self.slot().counters.record_search(started.elapsed());
         found
     }
 }
@@ -422,23 +359,16 @@ pub(crate) fn main_loop(
     let pinned = placement.is_some_and(|placement| placement.apply());
     registry.slots()[index].counters.set_pinned(pinned);
 
-    let open_frame_limit = if registry.num_threads() == 1 {
-        0
-    } else {
-        OPEN_FRAME_LIMIT
-    };
+    let alone = registry.num_threads() == 1;
     let worker = WorkerThread {
         deque,
-        frames: FrameStack::new(),
+        publication: Publication::new(&registry.slots()[index].publish_request, alone),
         index,
         rng: XorShift64Star::new(index as u64),
-        publish_request: &*registry.slots()[index].publish_request,
-        open_frame_limit,
-        window_base: Cell::new(0),
-        window_end: Cell::new(open_frame_limit),
         looks: Cell::new(0),
         registry,
     };
+    let _attached = worker.publication.attach();
     WORKER_THREAD.with(|cell| cell.set(&worker));
     worker.registry.run_start_handler(index);
 

@@ -1,6 +1,9 @@
-//! The speed-up-against-threads chart, drawn with plotters as SVG.
+//! The chart, drawn with plotters as SVG: small multiples. One panel per
+//! workload that has a serial baseline, with its speed-up over the serial
+//! code against threads (a line per pool, and the ideal); then one panel of
+//! pilfer/rayon time ratios, a line per workload.
 
-use crate::table::Table;
+use crate::table::{Table, ratios};
 use plotters::coord::Shift;
 use plotters::coord::combinators::WithKeyPoints;
 use plotters::coord::types::RangedCoordf64;
@@ -10,10 +13,12 @@ use std::error::Error;
 use std::fs;
 use std::path::Path;
 
-const SIZE: (u32, u32) = (1000, 700);
+/// Size of one panel, and panels per row.
+const PANEL: (u32, u32) = (420, 320);
+const COLUMNS: u32 = 3;
 
-/// One colour per workload (Tableau 10).
-const COLORS: [RGBColor; 8] = [
+/// Tableau 10.
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -22,154 +27,194 @@ const COLORS: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
 
-/// (dash, gap) in pixels of a table's second and third pool; the first
-/// pool's line is solid, with markers.
-const DASHES: [(u32, u32); 2] = [(10, 5), (3, 3)];
-
-/// Length of a line in the legend.
-const LEGEND_LINE: i32 = 24;
+/// Length of a line in a legend.
+const LEGEND_LINE: i32 = 18;
 
 type Chart<'a, 'b> =
     ChartContext<'a, SVGBackend<'b>, Cartesian2d<WithKeyPoints<LogCoord<f64>>, RangedCoordf64>>;
 
 type Result<T> = std::result::Result<T, Box<dyn Error>>;
 
-/// One line of the chart.
+/// One line of a panel.
 struct Series {
     label: String,
     color: RGBColor,
-    /// `None` for a solid line with markers.
-    dashes: Option<(u32, u32)>,
-    /// (threads, speed-up).
+    /// (threads, value).
     points: Vec<(f64, f64)>,
 }
 
-/// Whether any of `tables` has a line to draw.
+/// Whether `tables` give anything to draw.
 pub fn has_lines(tables: &[Table]) -> bool {
-    tables.iter().any(|table| table.is_run_time)
+    tables.iter().any(|table| table.has_serial) || ratio_lines(tables).next().is_some()
 }
 
-/// Writes the speed-ups of every run-time table, measured at `threads`
-/// (ascending, not empty), to `path`, creating its directory if needed.
+/// Writes the chart of `tables`, measured at `threads` (ascending, not
+/// empty), to `path`, creating its directory if needed.
 pub fn write(path: &Path, threads: &[usize], tables: &[Table]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         fs::create_dir_all(dir)?;
     }
-    let series = speed_ups(tables);
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let with_serial: Vec<&Table> = tables.iter().filter(|table| table.has_serial).collect();
+    let ratio_series: Vec<Series> = ratio_lines(tables).collect();
+    let panels = with_serial.len() as u32 + u32::from(!ratio_series.is_empty());
+    let rows = panels.div_ceil(COLUMNS);
+    let size = (PANEL.0 * COLUMNS.min(panels), PANEL.1 * rows);
+    let root = SVGBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = build_chart(&root, threads, &series)?;
-    draw_ideal(&mut chart, threads)?;
-    for line in &series {
-        draw_series(&mut chart, line)?;
+    let areas = root.split_evenly((rows as usize, COLUMNS.min(panels) as usize));
+    for (table, area) in with_serial.iter().zip(&areas) {
+        speed_up_panel(area, threads, table)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.5))
-        .label_font(("sans-serif", 14))
-        .draw()?;
+    if !ratio_series.is_empty() {
+        let area = &areas[with_serial.len()];
+        ratio_panel(area, threads, &ratio_series)?;
+    }
     root.present()?;
     Ok(())
 }
 
-/// A line per pool of every run-time table: its time at the fewest threads
-/// divided by its time at each thread count.
-fn speed_ups(tables: &[Table]) -> Vec<Series> {
-    let mut series = Vec::new();
-    let charted = tables.iter().filter(|table| table.is_run_time);
-    for (table, &color) in charted.zip(COLORS.iter().cycle()) {
-        let Some(first) = table.rows.first() else {
-            continue;
-        };
-        for (column, &pool) in table.pools.iter().enumerate() {
-            let base = first.values[column];
-            let points = table
+/// A panel: each pool's speed-up over the serial code, and the ideal.
+fn speed_up_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    threads: &[usize],
+    table: &Table,
+) -> Result<()> {
+    let series: Vec<Series> = table
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(column, pool)| Series {
+            label: (*pool).to_owned(),
+            color: COLORS[column % COLORS.len()],
+            points: table
                 .rows
                 .iter()
-                .map(|row| (row.threads as f64, base / row.values[column]))
-                .collect();
-            series.push(Series {
-                label: format!("{} {pool}", table.key),
-                color,
-                dashes: column.checked_sub(1).map(|i| DASHES[i % DASHES.len()]),
-                points,
-            });
-        }
+                .filter_map(|row| Some((row.threads as f64, row.speed_up(column)?)))
+                .collect(),
+        })
+        .collect();
+    let most = *threads.last().expect("at least one thread count") as f64;
+    let top = highest(&series).max(most);
+    let caption = format!("{}: speed-up over serial", table.key);
+    let mut chart = panel(area, threads, caption, top)?;
+    let ideal = threads.iter().map(|&n| (n as f64, n as f64));
+    draw_dashed(&mut chart, "ideal", ideal)?;
+    for line in &series {
+        draw_line(&mut chart, line)?;
     }
-    series
+    legend(&mut chart)
 }
 
-/// Axes: threads on a log scale, labelled at each measured count; speed-up
-/// from zero to above both the ideal and the highest measured one.
-fn build_chart<'a, 'b>(
-    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+/// The panel of pilfer/rayon ratios, a line per workload, and the line of
+/// parity.
+fn ratio_panel(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
     threads: &[usize],
     series: &[Series],
+) -> Result<()> {
+    // Room above the lines for the legend's many entries.
+    let top = highest(series).max(1.0) * 1.6;
+    let caption = "pilfer / rayon time (below 1: pilfer faster)".to_owned();
+    let mut chart = panel(area, threads, caption, top)?;
+    let parity = threads.iter().map(|&n| (n as f64, 1.0));
+    draw_dashed(&mut chart, "parity", parity)?;
+    for line in series {
+        draw_line(&mut chart, line)?;
+    }
+    legend(&mut chart)
+}
+
+/// A line per run-time table whose first two pools are pilfer and rayon.
+fn ratio_lines(tables: &[Table]) -> impl Iterator<Item = Series> + '_ {
+    tables
+        .iter()
+        .filter(|table| table.is_run_time && table.pools.starts_with(&["pilfer", "rayon"]))
+        .zip(COLORS.iter().cycle())
+        .map(|(table, &color)| Series {
+            label: table.key.clone(),
+            color,
+            points: table
+                .rows
+                .iter()
+                .filter_map(|row| Some((row.threads as f64, ratios(row).next()?)))
+                .collect(),
+        })
+}
+
+fn highest(series: &[Series]) -> f64 {
+    series
+        .iter()
+        .flat_map(|line| line.points.iter().map(|&(_, value)| value))
+        .fold(0.0, f64::max)
+}
+
+/// Axes: threads on a log scale, labelled at each measured count; values
+/// from zero to above `top`.
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    threads: &[usize],
+    caption: String,
+    top: f64,
 ) -> Result<Chart<'a, 'b>> {
     let key_points: Vec<f64> = threads.iter().map(|&n| n as f64).collect();
     let (fewest, most) = (key_points[0], key_points[key_points.len() - 1]);
-    let highest = series
-        .iter()
-        .flat_map(|line| line.points.iter().map(|&(_, speed_up)| speed_up))
-        .fold(most / fewest, f64::max);
-    let caption = match threads[0] {
-        1 => "Speed-up against threads (each pool against itself at 1 thread)".to_owned(),
-        n => format!("Speed-up against threads (each pool against itself at {n} threads)"),
-    };
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, ("sans-serif", 20))
-        .margin(20)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
         .build_cartesian_2d(
-            (fewest / 1.2..most * 1.2)
+            (fewest / 1.3..most * 1.3)
                 .log_scale()
                 .with_key_points(key_points),
-            0.0..highest * 1.15,
+            0.0..top * 1.15,
         )?;
     chart
         .configure_mesh()
         .x_desc("threads")
-        .y_desc("speed-up")
-        .label_style(("sans-serif", 14))
-        .axis_desc_style(("sans-serif", 16))
+        .label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 12))
         .light_line_style(TRANSPARENT)
         .x_label_formatter(&|threads| format!("{threads}"))
         .draw()?;
     Ok(chart)
 }
 
-/// Linear speed-up, as a thin grey dashed line.
-fn draw_ideal(chart: &mut Chart<'_, '_>, threads: &[usize]) -> Result<()> {
-    let fewest = threads[0] as f64;
-    // A point per thread count: on the logarithmic x axis, the ideal is
-    // not a straight line.
-    let points = threads.iter().map(|&n| (n as f64, n as f64 / fewest));
+/// A thin grey dashed reference line (a point per thread count: on the
+/// logarithmic x axis, the ideal is not a straight line).
+fn draw_dashed(
+    chart: &mut Chart<'_, '_>,
+    label: &str,
+    points: impl Iterator<Item = (f64, f64)> + Clone,
+) -> Result<()> {
     let style = BLACK.mix(0.4).stroke_width(1);
     chart
         .draw_series(DashedLineSeries::new(points, 4, 4, style))?
-        .label("ideal")
+        .label(label)
         .legend(move |(x, y)| DashedPathElement::new([(x, y), (x + LEGEND_LINE, y)], 4, 4, style));
     Ok(())
 }
 
-fn draw_series(chart: &mut Chart<'_, '_>, series: &Series) -> Result<()> {
+fn draw_line(chart: &mut Chart<'_, '_>, series: &Series) -> Result<()> {
     let style = series.color.stroke_width(2);
-    let points = series.points.iter().copied();
-    let legend_line = |(x, y)| [(x, y), (x + LEGEND_LINE, y)];
-    match series.dashes {
-        None => chart
-            .draw_series(LineSeries::new(points, style).point_size(3))?
-            .label(&series.label)
-            .legend(move |at| PathElement::new(legend_line(at), style)),
-        Some((dash, gap)) => chart
-            .draw_series(DashedLineSeries::new(points, dash, gap, style))?
-            .label(&series.label)
-            .legend(move |at| DashedPathElement::new(legend_line(at), dash, gap, style)),
-    };
+    chart
+        .draw_series(LineSeries::new(series.points.iter().copied(), style).point_size(3))?
+        .label(&series.label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + LEGEND_LINE, y)], style));
+    Ok(())
+}
+
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.5))
+        .label_font(("sans-serif", 11))
+        .draw()?;
     Ok(())
 }

@@ -9,12 +9,13 @@ usage: compare [--quick] [--threads 1,2,4] [--only fib,tree,...] [--runs N] [--r
   --quick          fewer runs and smaller inputs (under a minute on 2 cores)
   --threads LIST   thread counts to measure
                    (default: 1, 2, 4, ... up to the available cores, and their count)
-  --only LIST      workloads to run, of: fib, tree, spawn, scope, qsort, wake, idle, raw
+  --only LIST      workloads to run, of: fib, tree, qsort, msort, matmul, queens,
+                   scope, spawn, wake, idle, raw
   --runs N         timed runs per median (default 9; 3 with --quick)
   --rounds N       spread each pool's runs over N rounds, the pools taking
                    turns, each round on a fresh pool after one warm-up
                    (default 3; 1 with --quick)
-  --svg PATH       where to write the speed-up chart (default target/compare.svg)
+  --svg PATH       where to write the chart (default target/compare.svg)
   -h, --help       print this help";
 
 const DEFAULT_SVG: &str = "target/compare.svg";
@@ -28,21 +29,27 @@ const QUICK_ROUNDS: usize = 1;
 pub enum WorkloadId {
     Fib,
     Tree,
-    Spawn,
-    Scope,
     Qsort,
+    Msort,
+    Matmul,
+    Queens,
+    Scope,
+    Spawn,
     Wake,
     Idle,
     Raw,
 }
 
 impl WorkloadId {
-    pub const ALL: [WorkloadId; 8] = [
+    pub const ALL: [WorkloadId; 11] = [
         WorkloadId::Fib,
         WorkloadId::Tree,
-        WorkloadId::Spawn,
-        WorkloadId::Scope,
         WorkloadId::Qsort,
+        WorkloadId::Msort,
+        WorkloadId::Matmul,
+        WorkloadId::Queens,
+        WorkloadId::Scope,
+        WorkloadId::Spawn,
         WorkloadId::Wake,
         WorkloadId::Idle,
         WorkloadId::Raw,
@@ -53,9 +60,12 @@ impl WorkloadId {
         match self {
             WorkloadId::Fib => "fib",
             WorkloadId::Tree => "tree",
-            WorkloadId::Spawn => "spawn",
-            WorkloadId::Scope => "scope",
             WorkloadId::Qsort => "qsort",
+            WorkloadId::Msort => "msort",
+            WorkloadId::Matmul => "matmul",
+            WorkloadId::Queens => "queens",
+            WorkloadId::Scope => "scope",
+            WorkloadId::Spawn => "spawn",
             WorkloadId::Wake => "wake",
             WorkloadId::Idle => "idle",
             WorkloadId::Raw => "raw",

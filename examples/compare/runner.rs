@@ -5,7 +5,17 @@
 
 use crate::workloads::{ForkPool, Workload};
 use std::io::{self, IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// One pool's samples at one thread count.
+pub struct Samples {
+    /// Sorted.
+    pub times: Vec<Duration>,
+    /// The share of the pool's worker time (threads × wall time) spent
+    /// searching for work during the timed samples, if the pool reports
+    /// its search time; the mean over rounds.
+    pub search_share: Option<f64>,
+}
 
 pub struct Runner {
     runs: usize,
@@ -42,17 +52,25 @@ impl Runner {
     pub fn interleaved<const K: usize>(
         &mut self,
         count: usize,
-        mut round: impl FnMut(&mut Self, usize) -> [Vec<Duration>; K],
-    ) -> [Vec<Duration>; K] {
+        mut round: impl FnMut(&mut Self, usize) -> [Samples; K],
+    ) -> [Samples; K] {
         let per_round = count.div_ceil(self.rounds);
-        let mut all: [Vec<Duration>; K] = std::array::from_fn(|_| Vec::new());
+        let mut all: [Samples; K] = std::array::from_fn(|_| Samples {
+            times: Vec::new(),
+            search_share: None,
+        });
         for _ in 0..self.rounds {
             for (pool, samples) in all.iter_mut().zip(round(self, per_round)) {
-                pool.extend(samples);
+                pool.times.extend(samples.times);
+                if let Some(share) = samples.search_share {
+                    // Each round's share counts alike in the mean.
+                    let sum = pool.search_share.unwrap_or(0.0) + share / self.rounds as f64;
+                    pool.search_share = Some(sum);
+                }
             }
         }
         for samples in &mut all {
-            samples.sort_unstable();
+            samples.times.sort_unstable();
         }
         all
     }
@@ -66,14 +84,25 @@ impl Runner {
         threads: usize,
         count: usize,
         workload: &mut impl Workload<P>,
-    ) -> Vec<Duration> {
+    ) -> Samples {
         self.progress
             .step(&format!("{key} {} t={threads}", P::NAME));
         let pool = P::with_threads(threads);
-        let samples = self.samples(&pool, workload, count);
+        workload.sample(&pool);
+        let searched_before = pool.search_time();
+        let started = Instant::now();
+        let mut times: Vec<Duration> = (0..count).map(|_| workload.sample(&pool)).collect();
+        let worker_time = started.elapsed().as_secs_f64() * threads as f64;
+        let search_share = searched_before
+            .zip(pool.search_time())
+            .map(|(before, after)| (after - before).as_secs_f64() / worker_time);
+        times.sort_unstable();
         drop(pool);
         settle();
-        samples
+        Samples {
+            times,
+            search_share,
+        }
     }
 
     /// The median of `workload` on `pool` (a serial or OS-thread baseline).

@@ -1,6 +1,7 @@
 //! Results: one table per workload, printed for people and as `RESULT`
 //! lines for pasting.
 
+use crate::runner::{Samples, median};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -34,10 +35,33 @@ impl Unit {
     }
 }
 
-/// One row: a thread count and one value per pool.
+/// One pool's figure at one thread count: the statistic (a median or a
+/// percentile) and the spread of the samples it was taken from.
+#[derive(Clone, Copy, Debug)]
+pub struct Cell {
+    pub value: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// One row: a thread count and one cell per pool.
 pub struct Row {
     pub threads: usize,
-    pub values: Vec<f64>,
+    /// The serial code's figure, measured alongside, if the table has one.
+    pub serial: Option<Cell>,
+    /// One per pool, in `Table::pools` order.
+    pub cells: Vec<Cell>,
+    /// The share of the first pool's worker time spent searching for work
+    /// during the timed samples, if it reports it.
+    pub search_share: Option<f64>,
+}
+
+impl Row {
+    /// How many times faster than the serial code pool `column` ran.
+    pub fn speed_up(&self, column: usize) -> Option<f64> {
+        self.serial
+            .map(|serial| serial.value / self.cells[column].value)
+    }
 }
 
 pub struct Table {
@@ -45,15 +69,18 @@ pub struct Table {
     pub key: String,
     /// What was measured, with sizes.
     pub title: String,
-    /// How each value was obtained, e.g. "median of 7 runs".
+    /// How each value was obtained, e.g. "median of 9 runs".
     pub statistic: String,
     pub unit: Unit,
     /// Column names; the first pool is compared with each of the others.
     pub pools: Vec<&'static str>,
+    /// Whether every row has the serial code's figure, measured in the same
+    /// rounds as the pools.
+    pub has_serial: bool,
     /// A baseline that does not depend on the thread count.
     pub reference: Option<(&'static str, f64)>,
     /// Whether values are run times of a fixed amount of work, so that
-    /// speed-ups make sense (for the chart).
+    /// ratios make sense (for the chart).
     pub is_run_time: bool,
     pub rows: Vec<Row>,
 }
@@ -66,6 +93,7 @@ impl Table {
             statistic,
             unit,
             pools: Vec::new(),
+            has_serial: false,
             reference: None,
             is_run_time: true,
             rows: Vec::new(),
@@ -74,6 +102,12 @@ impl Table {
 
     pub fn with_pools(mut self, pools: &[&'static str]) -> Self {
         self.pools = pools.to_vec();
+        self
+    }
+
+    /// The first samples of each row are the serial code's.
+    pub fn with_serial(mut self) -> Self {
+        self.has_serial = true;
         self
     }
 
@@ -87,11 +121,37 @@ impl Table {
         self
     }
 
-    /// Appends a row; `durations` has one entry per pool, in `pools` order.
-    pub fn push(&mut self, threads: usize, durations: &[Duration]) {
-        debug_assert_eq!(durations.len(), self.pools.len());
-        let values = durations.iter().map(|&d| self.unit.value(d)).collect();
-        self.rows.push(Row { threads, values });
+    /// Appends a row of medians; `samples` has the serial code's first if
+    /// the table has them, then one entry per pool.
+    pub fn push(&mut self, threads: usize, samples: &[Samples]) {
+        self.push_with(threads, samples, median);
+    }
+
+    /// Appends a row whose statistic is `statistic` of each pool's sorted
+    /// samples (a percentile, say).
+    pub fn push_with(
+        &mut self,
+        threads: usize,
+        samples: &[Samples],
+        statistic: impl Fn(&[Duration]) -> Duration,
+    ) {
+        let cell = |samples: &Samples| Cell {
+            value: self.unit.value(statistic(&samples.times)),
+            min: self.unit.value(samples.times[0]),
+            max: self.unit.value(samples.times[samples.times.len() - 1]),
+        };
+        let (serial, pools) = match self.has_serial {
+            true => (Some(cell(&samples[0])), &samples[1..]),
+            false => (None, samples),
+        };
+        debug_assert_eq!(pools.len(), self.pools.len());
+        self.rows.push(Row {
+            threads,
+            serial,
+            cells: pools.iter().map(cell).collect(),
+            // An idle pool (wake-up, idle CPU) searches all the time.
+            search_share: pools[0].search_share.filter(|_| self.is_run_time),
+        });
     }
 
     /// The human-readable table.
@@ -100,23 +160,39 @@ impl Table {
         let unit = self.unit.symbol();
         // Writing to a String cannot fail.
         let _ = writeln!(out, "{}", self.title);
-        let _ = write!(out, "  ({unit}, {}", self.statistic);
+        let _ = write!(out, "  ({unit}, {} [min-max]", self.statistic);
+        if self.has_serial {
+            let _ = write!(out, "; ×: speed-up over the serial code, run alongside");
+        }
         if let Some((name, value)) = self.reference {
             let _ = write!(out, "; {name}: {} {unit}", format_value(value));
         }
+        if self.rows.iter().any(|row| row.search_share.is_some()) {
+            let _ = write!(
+                out,
+                "; search: {}'s worker time spent looking for work",
+                self.pools[0]
+            );
+        }
         let _ = writeln!(out, ")");
-        let mut header = format!("{:>8}", "threads");
-        for pool in &self.pools {
-            let _ = write!(header, "{pool:>10}");
-        }
-        for name in self.ratio_names() {
-            let _ = write!(header, "{name:>15}");
-        }
-        let _ = writeln!(out, "{header}");
+        let _ = writeln!(out, "{}", self.header());
         for row in &self.rows {
-            let _ = write!(out, "{:>8}", row.threads);
-            for &value in &row.values {
-                let _ = write!(out, "{:>10}", format_value(value));
+            let _ = write!(out, "{:>7}", row.threads);
+            if let Some(serial) = row.serial {
+                let _ = write!(out, "  {:<22}", format_cell(serial));
+            }
+            for (column, &cell) in row.cells.iter().enumerate() {
+                let mut text = format_cell(cell);
+                if let Some(speed_up) = row.speed_up(column) {
+                    let _ = write!(text, " ×{speed_up:.2}");
+                }
+                let _ = write!(out, "  {text:<28}");
+            }
+            if self.rows.iter().any(|row| row.search_share.is_some()) {
+                let share = row
+                    .search_share
+                    .map_or_else(|| "-".to_owned(), |share| format!("{:.0}%", share * 100.0));
+                let _ = write!(out, "{share:>7}");
             }
             for ratio in ratios(row) {
                 let _ = write!(out, "{:>15}", format!("{ratio:.2}"));
@@ -126,8 +202,27 @@ impl Table {
         out
     }
 
-    /// `RESULT workload=fib threads=2 pilfer_ms=.. rayon_ms=.. ratio=..`
-    /// lines; `ratio` is first/second pool, `ratio_chili` first/third.
+    fn header(&self) -> String {
+        let mut header = format!("{:>7}", "threads");
+        if self.has_serial {
+            let _ = write!(header, "  {:<22}", "serial");
+        }
+        for pool in &self.pools {
+            let _ = write!(header, "  {pool:<28}");
+        }
+        if self.rows.iter().any(|row| row.search_share.is_some()) {
+            let _ = write!(header, "{:>7}", "search");
+        }
+        for name in self.ratio_names() {
+            let _ = write!(header, "{name:>15}");
+        }
+        header
+    }
+
+    /// `RESULT workload=fib threads=2 serial_ms=.. pilfer_ms=..
+    /// pilfer_min_ms=.. pilfer_max_ms=.. pilfer_speedup=.. rayon_ms=..
+    /// ratio=..` lines; `ratio` is first/second pool, `ratio_chili`
+    /// first/third.
     pub fn result_lines(&self) -> Vec<String> {
         let suffix = self.unit.key_suffix();
         let mut lines = Vec::new();
@@ -139,8 +234,21 @@ impl Table {
         }
         for row in &self.rows {
             let mut line = format!("RESULT workload={} threads={}", self.key, row.threads);
-            for (pool, value) in self.pools.iter().zip(&row.values) {
-                let _ = write!(line, " {pool}_{suffix}={value:.3}");
+            if let Some(serial) = row.serial {
+                let _ = write!(line, " serial_{suffix}={:.3}", serial.value);
+            }
+            for (column, (pool, cell)) in self.pools.iter().zip(&row.cells).enumerate() {
+                let _ = write!(
+                    line,
+                    " {pool}_{suffix}={:.3} {pool}_min_{suffix}={:.3} {pool}_max_{suffix}={:.3}",
+                    cell.value, cell.min, cell.max
+                );
+                if let Some(speed_up) = row.speed_up(column) {
+                    let _ = write!(line, " {pool}_speedup={speed_up:.3}");
+                }
+            }
+            if let Some(share) = row.search_share {
+                let _ = write!(line, " {}_search={share:.3}", self.pools[0]);
             }
             for (index, ratio) in ratios(row).enumerate() {
                 let key = match index {
@@ -162,9 +270,21 @@ impl Table {
     }
 }
 
-/// The first value divided by each of the others.
-fn ratios(row: &Row) -> impl Iterator<Item = f64> + '_ {
-    row.values[1..].iter().map(|&other| row.values[0] / other)
+/// The first pool's value divided by each of the others'.
+pub fn ratios(row: &Row) -> impl Iterator<Item = f64> + '_ {
+    row.cells[1..]
+        .iter()
+        .map(|other| row.cells[0].value / other.value)
+}
+
+/// `1.54 [1.50-1.71]`.
+fn format_cell(cell: Cell) -> String {
+    format!(
+        "{} [{}-{}]",
+        format_value(cell.value),
+        format_value(cell.min),
+        format_value(cell.max)
+    )
 }
 
 /// About three significant digits.
