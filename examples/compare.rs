@@ -155,6 +155,15 @@ fn print_header(options: &Options) {
     if let Some(model) = cpu_model() {
         println!("machine: {model}");
     }
+    let pinned = std::env::var(workloads::PIN_ENV).map_or(true, |value| value.trim() != "0");
+    println!(
+        "pilfer pools: {}",
+        if pinned {
+            "pinned (the default; PILFER_BENCH_PIN=0 to unpin)"
+        } else {
+            "unpinned (PILFER_BENCH_PIN=0)"
+        }
+    );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<String> = options.threads.iter().map(usize::to_string).collect();
     println!(

@@ -178,12 +178,18 @@ impl TaskPool for Serial {
 
 pub struct Pilfer(pilfer::ThreadPool);
 
+/// Set to `0` to build the benchmarked pilfer pools unpinned
+/// (`pin_workers(false)`), to compare with the default.
+pub const PIN_ENV: &str = "PILFER_BENCH_PIN";
+
 impl ForkPool for Pilfer {
     const NAME: &'static str = "pilfer";
 
     fn with_threads(threads: usize) -> Self {
+        let pin = std::env::var(PIN_ENV).map_or(true, |value| value.trim() != "0");
         let pool = pilfer::ThreadPool::builder()
             .num_threads(threads)
+            .pin_workers(pin)
             .build()
             .unwrap_or_else(|error| panic!("cannot start a {threads}-thread pilfer pool: {error}"));
         Pilfer(pool)
