@@ -33,10 +33,9 @@
 //! extra atomic read-modify-writes.
 
 use crate::job::JobRef;
-use crate::latch::OnceLatch;
+use crate::latch::{Latch, SharedLatch};
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, hint, lock};
-use crate::worker::WorkerThread;
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::fmt;
@@ -147,13 +146,13 @@ pub(crate) struct Bound {
     /// How many producers are in `waiters`; lets `release` skip the lock.
     waiting: AtomicUsize,
     /// Producers waiting for a slot, oldest first.
-    waiters: Mutex<VecDeque<InLine>>,
+    waiters: Mutex<VecDeque<Place>>,
 }
 
-/// A producer in line.
-struct InLine {
+/// A producer's place in line.
+struct Place {
     waiter: Arc<Waiter>,
-    /// The task a worker of another pool handed over (`wait_in_line_with`),
+    /// The task a worker of another pool handed over (`hand_to_line`),
     /// queued by whoever takes a slot for it.
     task: Option<JobRef>,
 }
@@ -167,7 +166,7 @@ struct Waiter {
     /// lock for one that waits by itself, after its task was queued for one
     /// that handed its task over (a worker of another pool, which waits on
     /// it in its pool's way).
-    granted: OnceLatch,
+    granted: SharedLatch,
     /// Signalled with `granted`, for a producer outside every pool (or one
     /// waiting with a deadline), which sleeps here under the `waiters` lock.
     condvar: Condvar,
@@ -176,7 +175,7 @@ struct Waiter {
 impl Waiter {
     fn new() -> Arc<Waiter> {
         Arc::new(Waiter {
-            granted: OnceLatch::new(),
+            granted: SharedLatch::new(),
             condvar: Condvar::new(),
         })
     }
@@ -206,7 +205,7 @@ impl Bound {
 
     /// Takes a slot if one is free and no producer is waiting for one
     /// (waiting producers are served first).
-    pub(crate) fn try_acquire(&self) -> bool {
+    fn try_acquire(&self) -> bool {
         // SeqCst, like the increment in `wait_for_slot`: a producer that
         // sees nobody waiting may take a free slot directly.
         self.waiting.load(Ordering::SeqCst) == 0 && self.take_slot()
@@ -215,7 +214,7 @@ impl Bound {
     /// Busy-waits briefly for a slot: when workers start tasks every few
     /// microseconds one frees up almost at once, and taking it then costs
     /// neither this thread nor the releasing worker a system call.
-    pub(crate) fn spin_for_slot(&self) -> bool {
+    fn spin_for_slot(&self) -> bool {
         for round in 0..SPIN_ROUNDS {
             if self.try_acquire() {
                 return true;
@@ -231,28 +230,24 @@ impl Bound {
     /// with the calling thread blocked. Returns whether a slot was taken.
     /// `inject` queues the tasks handed over by producers this call grants
     /// a slot to.
-    pub(crate) fn acquire(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
+    fn acquire(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
         self.spin_for_slot() || self.wait_for_slot(deadline, inject)
     }
 
-    /// For a worker of another pool: waits in line with `task`, running
-    /// `worker`'s own pool's work meanwhile, until a slot was taken for it
-    /// and `task` queued with `inject` (by this call or by a releaser).
+    /// For a worker of another pool: hands `task` to the line. Whoever
+    /// takes a slot for it (this call, or a releaser) queues it with
+    /// `inject`, then sets the returned latch; the caller waits on that
+    /// latch in its own pool's way (running its pool's work meanwhile).
     ///
     /// Nothing here checks for shutdown: the caller borrows the pool, which
     /// therefore cannot be shutting down (it shuts down when dropped), so
     /// every task in line is queued into a live pool, and the line is empty
     /// when the `Bound` drops.
     #[cold]
-    pub(crate) fn wait_in_line_with(
-        &self,
-        task: JobRef,
-        worker: &WorkerThread,
-        inject: impl Fn(JobRef),
-    ) {
+    pub(crate) fn hand_to_line(&self, task: JobRef, inject: impl Fn(JobRef)) -> Granted {
         let me = Waiter::new();
         let mut waiters = lock(&self.waiters);
-        waiters.push_back(InLine {
+        waiters.push_back(Place {
             waiter: Arc::clone(&me),
             task: Some(task),
         });
@@ -263,7 +258,7 @@ impl Bound {
         let handed_over = self.grant_while_free(&mut waiters);
         drop(waiters);
         queue_handed_over(handed_over, &inject);
-        worker.wait_until(&me.granted);
+        Granted(me)
     }
 
     /// Gives back the slot of a task that a worker is starting, handing it
@@ -295,7 +290,7 @@ impl Bound {
     fn wait_for_slot(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
         let me = Waiter::new();
         let mut waiters = lock(&self.waiters);
-        waiters.push_back(InLine {
+        waiters.push_back(Place {
             waiter: Arc::clone(&me),
             task: None,
         });
@@ -351,7 +346,7 @@ impl Bound {
     /// line or the free slots run out. A producer that waits by itself is
     /// told at once; the tasks handed over by the others are returned, to be
     /// queued after the lock is released.
-    fn grant_while_free(&self, waiters: &mut MutexGuard<'_, VecDeque<InLine>>) -> HandedOver {
+    fn grant_while_free(&self, waiters: &mut MutexGuard<'_, VecDeque<Place>>) -> HandedOver {
         let mut handed_over = Vec::new();
         while !waiters.is_empty() && self.take_slot() {
             let first = waiters.pop_front().expect("checked above");
@@ -366,10 +361,119 @@ impl Bound {
 }
 
 /// Queues the tasks of producers granted a slot, then lets each producer
-/// return: once it does, its task is in the pool.
+/// return: once it does, its task is in the pool. Runs no user code: setting
+/// the latch wakes the producer and drops at most a handle on its pool's
+/// sleep state.
 fn queue_handed_over(handed_over: HandedOver, inject: &impl Fn(JobRef)) {
     for (waiter, task) in handed_over {
         inject(task);
         waiter.granted.set();
+    }
+}
+
+/// The latch a worker of another pool waits on after handing its task to
+/// the line (`Bound::hand_to_line`): set once its task is queued.
+pub(crate) struct Granted(Arc<Waiter>);
+
+impl Granted {
+    pub(crate) fn latch(&self) -> &SharedLatch {
+        &self.0.granted
+    }
+}
+
+/// Who submits a task.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Submitter {
+    /// A worker of the pool itself.
+    OwnWorker,
+    /// A worker of another pool.
+    OtherPoolWorker,
+    /// A thread outside every pool.
+    Outside,
+}
+
+/// How long a producer outside the pool may wait for room.
+#[derive(Clone, Copy)]
+pub(crate) enum Wait {
+    /// As the pool's `FullPolicy` says (`spawn`, `submit`).
+    Policy,
+    /// Not at all (`try_spawn`, `try_submit`).
+    Never,
+    /// As long as it takes (`spawn_timeout` with a timeout too large to
+    /// represent).
+    Forever,
+    /// Until this instant (`spawn_timeout`, `submit_timeout`).
+    Until(Instant),
+}
+
+/// Where an admitted task goes.
+pub(crate) enum Route {
+    /// Onto the submitting worker's own deque: never counted, never waits.
+    Local,
+    /// Into the injector; `counted` when it holds a slot of the bound.
+    Inject { counted: bool },
+    /// Handed to the line by a worker of another pool, which runs its own
+    /// pool's work until a slot was taken for the task and the task queued
+    /// ([`Bound::hand_to_line`]). The task holds a slot.
+    WaitInLine,
+    /// Run right here by the submitting thread (`FullPolicy::CallerRuns`).
+    CallerRuns,
+}
+
+/// Why a task was not admitted.
+pub(crate) enum Rejected {
+    Full,
+    ShutDown,
+}
+
+impl Rejected {
+    pub(crate) fn with<F>(self, task: F) -> TrySpawnError<F> {
+        match self {
+            Rejected::Full => TrySpawnError::Full(task),
+            Rejected::ShutDown => TrySpawnError::ShutDown(task),
+        }
+    }
+}
+
+/// Admission: decides where a task submitted by `submitter` goes, taking a
+/// slot of `bound` (waiting as `wait` and `policy` allow) when it must.
+/// `closed` pools refuse work from outside. `inject` queues the tasks
+/// handed over by producers that this call grants a slot to.
+pub(crate) fn admit(
+    bound: Option<&Bound>,
+    policy: FullPolicy,
+    closed: bool,
+    submitter: Submitter,
+    wait: Wait,
+    inject: impl Fn(JobRef),
+) -> Result<Route, Rejected> {
+    if submitter == Submitter::OwnWorker {
+        return Ok(Route::Local);
+    }
+    if closed {
+        return Err(Rejected::ShutDown);
+    }
+    let Some(bound) = bound else {
+        return Ok(Route::Inject { counted: false });
+    };
+    let admitted = match (wait, policy) {
+        (Wait::Never, _) => bound.try_acquire(),
+        (Wait::Until(deadline), _) => bound.acquire(Some(deadline), inject),
+        (Wait::Forever, _) | (Wait::Policy, FullPolicy::Block) => match submitter {
+            Submitter::OtherPoolWorker if !bound.spin_for_slot() => return Ok(Route::WaitInLine),
+            Submitter::OtherPoolWorker => true,
+            _ => bound.acquire(None, inject),
+        },
+        (Wait::Policy, FullPolicy::CallerRuns) => {
+            if !bound.try_acquire() {
+                return Ok(Route::CallerRuns);
+            }
+            true
+        }
+    };
+    if admitted {
+        Ok(Route::Inject { counted: true })
+    } else {
+        Err(Rejected::Full)
     }
 }

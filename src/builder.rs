@@ -1,16 +1,11 @@
 //! Configuring and starting a pool.
 
 use crate::bound::FullPolicy;
+use crate::config::{BuildError, PoolOptions};
 use crate::pool::ThreadPool;
-use crate::registry::{LifecycleHandler, PanicHandler, Registry};
-use crate::sleep::MAX_WORKERS;
+use crate::{global, start};
 use std::any::Any;
 use std::fmt;
-use std::io;
-
-/// The environment variable read for the number of threads when
-/// [`ThreadPoolBuilder::num_threads`] is not called.
-pub const NUM_THREADS_ENV: &str = "PILFER_NUM_THREADS";
 
 /// Configures a [`ThreadPool`].
 ///
@@ -24,37 +19,7 @@ pub const NUM_THREADS_ENV: &str = "PILFER_NUM_THREADS";
 /// assert_eq!(pool.num_threads(), 2);
 /// ```
 pub struct ThreadPoolBuilder {
-    num_threads: Option<usize>,
-    thread_name: Option<Box<dyn FnMut(usize) -> String + Send>>,
-    stack_size: Option<usize>,
-    pin_workers: bool,
-    start_handler: Option<LifecycleHandler>,
-    exit_handler: Option<LifecycleHandler>,
-    panic_handler: Option<PanicHandler>,
-    max_pending: Option<usize>,
-    when_full: FullPolicy,
-}
-
-/// What `Registry::start` needs, resolved and validated.
-pub(crate) struct PoolConfig {
-    pub(crate) num_threads: usize,
-    thread_name: Option<Box<dyn FnMut(usize) -> String + Send>>,
-    pub(crate) stack_size: Option<usize>,
-    pub(crate) pin_workers: bool,
-    pub(crate) start_handler: Option<LifecycleHandler>,
-    pub(crate) exit_handler: Option<LifecycleHandler>,
-    pub(crate) panic_handler: Option<PanicHandler>,
-    pub(crate) max_pending: Option<usize>,
-    pub(crate) when_full: FullPolicy,
-}
-
-impl PoolConfig {
-    pub(crate) fn thread_name(&mut self, index: usize) -> String {
-        match &mut self.thread_name {
-            Some(name) => name(index),
-            None => format!("pilfer-{index}"),
-        }
-    }
+    options: PoolOptions,
 }
 
 impl Default for ThreadPoolBuilder {
@@ -68,15 +33,7 @@ impl ThreadPoolBuilder {
     /// `PILFER_NUM_THREADS`), threads named `pilfer-{i}`, workers pinned.
     pub fn new() -> Self {
         ThreadPoolBuilder {
-            num_threads: None,
-            thread_name: None,
-            stack_size: None,
-            pin_workers: true,
-            start_handler: None,
-            exit_handler: None,
-            panic_handler: None,
-            max_pending: None,
-            when_full: FullPolicy::Block,
+            options: PoolOptions::default(),
         }
     }
 
@@ -85,7 +42,7 @@ impl ThreadPoolBuilder {
     /// Default: the environment variable `PILFER_NUM_THREADS` if set, else
     /// [`std::thread::available_parallelism`].
     pub fn num_threads(mut self, num_threads: usize) -> Self {
-        self.num_threads = Some(num_threads);
+        self.options.num_threads = Some(num_threads);
         self
     }
 
@@ -94,7 +51,7 @@ impl ThreadPoolBuilder {
     where
         F: FnMut(usize) -> String + Send + 'static,
     {
-        self.thread_name = Some(Box::new(name));
+        self.options.thread_name = Some(Box::new(name));
         self
     }
 
@@ -105,7 +62,7 @@ impl ThreadPoolBuilder {
     /// ([`BuildError::Spawn`]). A worker that overflows its stack aborts
     /// the process, as any Rust thread does.
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = Some(bytes);
+        self.options.stack_size = Some(bytes);
         self
     }
 
@@ -125,7 +82,7 @@ impl ThreadPoolBuilder {
     /// one dropped on a worker thread (which does not wait for its workers)
     /// gives them back when its last worker exits, shortly after.
     pub fn pin_workers(mut self, pin: bool) -> Self {
-        self.pin_workers = pin;
+        self.options.pin_workers = pin;
         self
     }
 
@@ -134,7 +91,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.start_handler = Some(Box::new(handler));
+        self.options.start_handler = Some(Box::new(handler));
         self
     }
 
@@ -144,7 +101,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(usize) + Send + Sync + 'static,
     {
-        self.exit_handler = Some(Box::new(handler));
+        self.options.exit_handler = Some(Box::new(handler));
         self
     }
 
@@ -159,7 +116,7 @@ impl ThreadPoolBuilder {
     where
         F: Fn(Box<dyn Any + Send>) + Send + Sync + 'static,
     {
-        self.panic_handler = Some(Box::new(handler));
+        self.options.panic_handler = Some(Box::new(handler));
         self
     }
 
@@ -185,7 +142,7 @@ impl ThreadPoolBuilder {
     /// pool.spawn(|| ());
     /// ```
     pub fn max_pending(mut self, max: usize) -> Self {
-        self.max_pending = Some(max);
+        self.options.max_pending = Some(max);
         self
     }
 
@@ -193,7 +150,7 @@ impl ThreadPoolBuilder {
     /// wait for room ([`FullPolicy::Block`], the default) or run the task
     /// on the calling thread ([`FullPolicy::CallerRuns`]).
     pub fn when_full(mut self, policy: FullPolicy) -> Self {
-        self.when_full = policy;
+        self.options.when_full = policy;
         self
     }
 
@@ -204,167 +161,27 @@ impl ThreadPoolBuilder {
     /// assert!(error.to_string().contains("at least one thread"));
     /// ```
     pub fn build(self) -> Result<ThreadPool, BuildError> {
-        let config = self.into_config()?;
-        Registry::start(config).map(ThreadPool::from_registry)
+        let config = self.options.validate()?;
+        start::start(config).map(ThreadPool::from_registry)
     }
 
     /// Configures the global pool, used by [`join`](crate::join),
     /// [`scope`](crate::scope) and [`spawn`](crate::spawn) outside any pool.
     /// Fails if the global pool already exists (it is built on first use).
     pub fn build_global(self) -> Result<(), BuildError> {
-        crate::global::init(self)
-    }
-
-    fn into_config(self) -> Result<PoolConfig, BuildError> {
-        let num_threads = match self.num_threads {
-            Some(0) => return Err(BuildError::ZeroThreads),
-            Some(n) => n,
-            None => default_num_threads()?,
-        };
-        if num_threads > MAX_WORKERS {
-            return Err(BuildError::TooManyThreads {
-                requested: num_threads,
-                max: MAX_WORKERS,
-            });
-        }
-        if self.max_pending == Some(0) {
-            return Err(BuildError::ZeroMaxPending);
-        }
-        if self.stack_size == Some(0) {
-            return Err(BuildError::ZeroStackSize);
-        }
-        Ok(PoolConfig {
-            num_threads,
-            thread_name: self.thread_name,
-            stack_size: self.stack_size,
-            pin_workers: self.pin_workers,
-            start_handler: self.start_handler,
-            exit_handler: self.exit_handler,
-            panic_handler: self.panic_handler,
-            max_pending: self.max_pending,
-            when_full: self.when_full,
-        })
-    }
-}
-
-fn default_num_threads() -> Result<usize, BuildError> {
-    match std::env::var(NUM_THREADS_ENV) {
-        Ok(value) => match value.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(BuildError::InvalidEnvironment { value }),
-        },
-        Err(std::env::VarError::NotUnicode(value)) => Err(BuildError::InvalidEnvironment {
-            value: value.to_string_lossy().into_owned(),
-        }),
-        Err(std::env::VarError::NotPresent) => {
-            Ok(std::thread::available_parallelism().map_or(1, |n| n.get()))
-        }
+        global::init(self.options.validate()?)
     }
 }
 
 impl fmt::Debug for ThreadPoolBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ThreadPoolBuilder")
-            .field("num_threads", &self.num_threads)
-            .field("thread_name", &self.thread_name.is_some())
-            .field("stack_size", &self.stack_size)
-            .field("pin_workers", &self.pin_workers)
-            .field("start_handler", &self.start_handler.is_some())
-            .field("exit_handler", &self.exit_handler.is_some())
-            .field("panic_handler", &self.panic_handler.is_some())
-            .field("max_pending", &self.max_pending)
-            .field("when_full", &self.when_full)
-            .finish()
+        self.options.fmt(f)
     }
 }
 
-/// Why a pool could not be built.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// `num_threads(0)`.
-    ZeroThreads,
-    /// More threads than a pool supports.
-    TooManyThreads {
-        /// The number asked for.
-        requested: usize,
-        /// The most a pool may have.
-        max: usize,
-    },
-    /// `PILFER_NUM_THREADS` is set but is not a positive integer.
-    InvalidEnvironment {
-        /// The variable's value.
-        value: String,
-    },
-    /// The OS refused to start worker `index` (too many threads, a stack
-    /// size it cannot provide, ...). No thread of the pool is left running.
-    Spawn {
-        /// The worker that could not be started.
-        index: usize,
-        /// The OS's error.
-        error: io::Error,
-    },
-    /// [`ThreadPoolBuilder::build_global`] was called after the global pool
-    /// had been built (explicitly, or by first use).
-    GlobalPoolExists,
-    /// `max_pending(0)`: no task could ever be submitted.
-    ZeroMaxPending,
-    /// The name chosen for worker `index` contains a NUL byte, which thread
-    /// names cannot hold.
-    InvalidThreadName {
-        /// The worker whose name was rejected.
-        index: usize,
-    },
-    /// `stack_size(0)`: most likely a mistake; the platform's minimum is
-    /// what a tiny size gets anyway.
-    ZeroStackSize,
-}
-
-impl BuildError {
-    pub(crate) fn spawn(index: usize, error: io::Error) -> BuildError {
-        BuildError::Spawn { index, error }
-    }
-}
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::ZeroThreads => {
-                f.write_str("a thread pool needs at least one thread; num_threads(0) was given")
-            }
-            BuildError::TooManyThreads { requested, max } => {
-                write!(
-                    f,
-                    "{requested} threads requested; a pool supports at most {max}"
-                )
-            }
-            BuildError::InvalidEnvironment { value } => {
-                write!(f, "{NUM_THREADS_ENV}={value:?} is not a positive integer")
-            }
-            BuildError::Spawn { index, error } => {
-                write!(f, "could not start worker thread {index}: {error}")
-            }
-            BuildError::GlobalPoolExists => {
-                f.write_str("the global thread pool has already been built")
-            }
-            BuildError::InvalidThreadName { index } => {
-                write!(f, "the name of worker thread {index} contains a NUL byte")
-            }
-            BuildError::ZeroMaxPending => {
-                f.write_str("max_pending(0) would reject every task; the bound must be at least 1")
-            }
-            BuildError::ZeroStackSize => {
-                f.write_str("stack_size(0) was given; a worker's stack needs a positive size")
-            }
-        }
-    }
-}
-
-impl std::error::Error for BuildError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BuildError::Spawn { error, .. } => Some(error),
-            _ => None,
-        }
+impl ThreadPool {
+    /// A builder to configure a pool; same as [`ThreadPoolBuilder::new`].
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::new()
     }
 }

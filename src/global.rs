@@ -1,37 +1,40 @@
 //! The global pool, behind the free functions `join`, `scope` and `spawn`
-//! when they are called outside every pool. Built on first use with the
-//! default configuration, or explicitly by `build_global`.
+//! when they are called outside every pool. Started on first use with the
+//! default configuration, or explicitly by `build_global`. It is never
+//! dropped, so it is kept as its shared state rather than as a
+//! `ThreadPool`.
 
-use crate::builder::{BuildError, ThreadPoolBuilder};
-use crate::pool::ThreadPool;
+use crate::config::{BuildError, PoolConfig, PoolOptions};
 use crate::registry::Registry;
+use crate::start;
 use crate::sync::{Arc, OnceLock};
 
-static GLOBAL: OnceLock<ThreadPool> = OnceLock::new();
+static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
 
-/// Builds the global pool from `builder`; fails if it already exists.
-pub(crate) fn init(builder: ThreadPoolBuilder) -> Result<(), BuildError> {
+/// Starts the global pool with `config`; fails if it already exists.
+pub(crate) fn init(config: PoolConfig) -> Result<(), BuildError> {
     if GLOBAL.get().is_some() {
         return Err(BuildError::GlobalPoolExists);
     }
-    let mut built = Some(builder.build()?);
-    GLOBAL.get_or_init(|| built.take().expect("built above"));
-    match built {
+    let mut started = Some(start::start(config)?);
+    GLOBAL.get_or_init(|| started.take().expect("started above"));
+    match started {
         None => Ok(()),
-        // Another thread won the race; ours shuts down as it drops.
-        Some(_) => Err(BuildError::GlobalPoolExists),
+        // Another thread won the race: shut ours down.
+        Some(registry) => {
+            start::stop(&registry);
+            Err(BuildError::GlobalPoolExists)
+        }
     }
 }
 
-/// The global pool, built with the defaults if it does not exist yet.
-pub(crate) fn pool() -> &'static ThreadPool {
+/// The global pool's shared state, starting it with the defaults if it
+/// does not exist yet.
+pub(crate) fn registry() -> &'static Arc<Registry> {
     GLOBAL.get_or_init(|| {
-        ThreadPoolBuilder::new()
-            .build()
+        PoolOptions::default()
+            .validate()
+            .and_then(start::start)
             .unwrap_or_else(|error| panic!("pilfer: cannot build the global thread pool: {error}"))
     })
-}
-
-pub(crate) fn registry() -> &'static Arc<Registry> {
-    &pool().registry
 }

@@ -22,7 +22,7 @@
 //! once) and the latches (the owner does not return before the job's latch
 //! is set) uphold it; the code constructing a `JobRef` states why.
 
-use crate::latch::Latch;
+use crate::latch::SetLatch;
 use crate::sync::cell::UnsafeCell;
 use crate::unwind::{self, AbortIfPanic, Payload};
 use std::mem::{self, ManuallyDrop, MaybeUninit};
@@ -57,7 +57,7 @@ type JobData = MaybeUninit<*const ()>;
 // produces one requires its closure and result to be `Send` (the bounds on
 // `StackJob`, `HeapJob` and `detached_job` at their construction sites); a
 // stack job's latch, which the taker sets while the owner probes it, is
-// `Sync` (a supertrait of `Latch`).
+// `Sync` (a supertrait of `SetLatch`).
 unsafe impl Send for JobRef {}
 
 impl JobRef {
@@ -180,7 +180,7 @@ pub(crate) struct StackJob<L, F, R> {
 
 impl<L, F, R> StackJob<L, F, R>
 where
-    L: Latch,
+    L: SetLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {
@@ -238,7 +238,7 @@ where
         );
         // SAFETY: the latch is set, so the job's runner initialized `result`
         // and is done with it; the caller's Acquire `probe` pairs with the
-        // Release in `Latch::set`, which came after the write. Taken once.
+        // Release in `SetLatch::set`, which came after the write. Taken once.
         self.result
             .with_mut(|result| unsafe { (*result).assume_init_read() })
     }
@@ -257,10 +257,10 @@ impl<L, F, R> Drop for StackJob<L, F, R> {
 
 // SAFETY: `execute` is called once per published `JobRef` (the queues hand
 // each item to one taker), while the owner keeps the frame alive waiting on
-// the latch; it touches `this` only before `Latch::set` returns.
+// the latch; it touches `this` only before `SetLatch::set` returns.
 unsafe impl<L, F, R> Job for StackJob<L, F, R>
 where
-    L: Latch,
+    L: SetLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {
@@ -284,7 +284,7 @@ where
             .with_mut(|slot| unsafe { (*slot).write(result) });
         // SAFETY: `this.latch` is valid here; `set` touches nothing of the
         // job after publishing, and neither does this function.
-        unsafe { Latch::set(&this.latch) };
+        unsafe { SetLatch::set(&this.latch) };
         mem::forget(abort);
     }
 }

@@ -14,10 +14,11 @@
 //! may borrow from the caller's stack — also when `a` panics.
 
 use crate::job::{JobRef, StackJob};
-use crate::latch::{SleepLatch, SpinLatch};
+use crate::latch::{JoinLatch, SetLatch};
 use crate::publish::{self, RecordedJoin};
 use crate::unwind::{self, Payload};
 use crate::worker::WorkerThread;
+use crate::{global, install};
 
 /// Runs `a` and `b`, potentially in parallel, and returns both results.
 ///
@@ -82,7 +83,7 @@ where
 {
     match WorkerThread::current() {
         Some(worker) => join_on(worker, a, b),
-        None => crate::global::registry().in_worker(|worker| join_on(worker, a, b)),
+        None => install::on_worker(global::registry(), |worker| join_on(worker, a, b)),
     }
 }
 
@@ -112,7 +113,7 @@ where
     RA: Send,
     RB: Send,
 {
-    let job_b = StackJob::new(b, SpinLatch::new(worker.index()));
+    let job_b = StackJob::new(b, JoinLatch::new(&worker.registry().sleep, worker.index()));
     // SAFETY: `job_b` stays in this frame until it has been taken back or
     // its latch is set: every path below (the panic path included) ends in
     // `run_inline` or in waiting for the latch. It is published at most once
@@ -184,7 +185,7 @@ fn take_back<L, F, R>(
     frame: &RecordedJoin<'_>,
 ) -> bool
 where
-    L: SleepLatch,
+    L: SetLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {
@@ -199,7 +200,7 @@ where
 /// (returns `false`: its result is ready).
 fn reclaim<L, F, R>(worker: &WorkerThread, job_b: &StackJob<L, F, R>, job_b_ref: JobRef) -> bool
 where
-    L: SleepLatch,
+    L: SetLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {
@@ -229,7 +230,7 @@ fn recover_from_panic<L, F, R>(
     payload: Payload,
 ) -> !
 where
-    L: SleepLatch,
+    L: SetLatch,
     F: FnOnce() -> R + Send,
     R: Send,
 {

@@ -1,5 +1,5 @@
 //! Latches: one-shot "this is done" signals between the thread that finishes
-//! a job and the thread waiting for it.
+//! something and the thread waiting for it.
 //!
 //! Every latch is built on [`CoreLatch`], a three-state word:
 //!
@@ -14,46 +14,36 @@
 //! setter sees `SLEEPING` (and wakes), or the waiter's compare-exchange fails
 //! on `SET` (and it does not park): no wake-up is lost.
 //!
+//! Two traits split the two sides. [`Latch`] is what can be waited on: its
+//! methods have defaults over the core, which a latch overrides only where
+//! it waits differently. [`SetLatch`] is what a job's runner sets through a
+//! raw pointer (the latches of stack jobs). Each latch wakes its waiter
+//! through the [`Sleep`] it holds, never through the setter's thread-local
+//! worker.
+//!
+//! | latch | waited on by | set by |
+//! |---|---|---|
+//! | [`JoinLatch`] | the worker that called `join` | a thief of the same pool |
+//! | [`CrossPoolLatch`] | a worker of another pool (`install`) | a worker of this pool |
+//! | [`ThreadLatch`] | a thread outside every pool | a worker |
+//! | [`SharedLatch`] | anyone (a `Task`, a producer granted a slot) | anyone |
+//! | [`ScopeLatch`] | the scope's owner | the last of its tasks |
+//! | [`PoolLatch`] | every worker of a pool (shutdown phases) | the pool |
+//!
 //! **Use-after-free discipline.** A latch often lives in the waiter's stack
 //! frame, which may vanish the instant the waiter sees `SET`. So `set` takes
 //! a raw pointer, reads everything it needs (whom to wake, and a reference
 //! that keeps that alive) *before* the swap, and touches nothing of the latch
 //! after it.
 
-use crate::registry::Registry;
+use crate::sleep::{Sleep, Sleeper, WakeCondition};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::cell::UnsafeCell;
 use crate::sync::{Arc, thread};
-use crate::worker::WorkerThread;
 
 const UNSET: usize = 0;
 const SLEEPING: usize = 1;
 const SET: usize = 2;
-
-/// A latch that can be set once. `Sync`: the thread that sets it and the
-/// one that waits on it share it.
-pub(crate) trait Latch: Sync {
-    /// Sets the latch and wakes its waiter if it sleeps.
-    ///
-    /// # Safety
-    /// `this` must be valid on entry. It may be freed by the waiter as soon as
-    /// the latch becomes set, so implementations touch nothing of it after.
-    unsafe fn set(this: *const Self);
-
-    /// Whether the latch is set. An Acquire load: once it returns `true`,
-    /// everything the setter wrote before `set` is visible.
-    fn probe(&self) -> bool;
-}
-
-/// A latch a pool worker can wait on: it knows how to wake that worker.
-pub(crate) trait SleepLatch: Latch {
-    /// Called by the waiting worker before it parks. Arranges for `set` to
-    /// wake it; returns `false` if the latch is already set.
-    fn start_sleep(&self) -> bool;
-
-    /// Called by the waiting worker after it wakes.
-    fn end_sleep(&self);
-}
 
 /// The state word shared by all latches.
 pub(crate) struct CoreLatch {
@@ -69,16 +59,16 @@ impl CoreLatch {
     }
 
     #[inline]
-    pub(crate) fn probe(&self) -> bool {
+    fn probe(&self) -> bool {
         // Acquire: pairs with the Release half of the swap in `set`.
         self.state.load(Ordering::Acquire) == SET
     }
 
     /// `UNSET → SLEEPING`. AcqRel: the Release half publishes whatever the
-    /// waiter wrote to be woken by (see `OnceLatch`); the Acquire half pairs
-    /// with `set` when it fails because the latch is set.
+    /// waiter wrote to be woken by (see `SharedLatch`); the Acquire half
+    /// pairs with `set` when it fails because the latch is set.
     #[inline]
-    pub(crate) fn start_sleep(&self) -> bool {
+    fn start_sleep(&self) -> bool {
         self.state
             .compare_exchange(UNSET, SLEEPING, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
@@ -86,7 +76,7 @@ impl CoreLatch {
 
     /// `SLEEPING → UNSET`; fails harmlessly if the latch was set meanwhile.
     #[inline]
-    pub(crate) fn end_sleep(&self) {
+    fn end_sleep(&self) {
         let _ = self
             .state
             .compare_exchange(SLEEPING, UNSET, Ordering::Relaxed, Ordering::Relaxed);
@@ -95,119 +85,172 @@ impl CoreLatch {
     /// Sets the latch; returns whether the waiter was asleep (must be woken).
     ///
     /// # Safety
-    /// `this` is valid on entry; see [`Latch::set`].
+    /// `this` is valid on entry; see [`SetLatch::set`].
     #[inline]
-    pub(crate) unsafe fn set(this: *const Self) -> bool {
+    unsafe fn set(this: *const Self) -> bool {
         // SAFETY: valid on entry by the caller's contract; the swap is the
-        // last access. AcqRel: Release publishes the job's result to the
-        // waiter's Acquire `probe`; Acquire pairs with `start_sleep`.
+        // last access. AcqRel: Release publishes what the setter wrote to
+        // the waiter's Acquire `probe`; Acquire pairs with `start_sleep`.
         unsafe { (*this).state.swap(SET, Ordering::AcqRel) == SLEEPING }
     }
+
+    /// Parks the calling thread (outside every pool) until the latch is set,
+    /// after `prepare` recorded how to wake it (if anything must be).
+    fn park_until_set(&self) {
+        if self.start_sleep() {
+            // SLEEPING now: the setter will unpark this thread. `park` may
+            // return spuriously, hence the loop.
+            while !self.probe() {
+                thread::park();
+            }
+        }
+    }
+}
+
+/// A latch that can be waited on. The defaults are the core latch's
+/// single-waiter protocol.
+pub(crate) trait Latch {
+    fn core(&self) -> &CoreLatch;
+
+    /// Whether the latch is set. An Acquire load: once it returns `true`,
+    /// everything the setter wrote before setting it is visible.
+    #[inline]
+    fn probe(&self) -> bool {
+        self.core().probe()
+    }
+
+    /// Called by a worker about to sleep in its pool's protocol. Arranges
+    /// for the setter to wake `sleeper`; `false` if the latch is already
+    /// set.
+    #[inline]
+    fn start_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
+        self.core().start_sleep()
+    }
+
+    /// Called by the waiting worker after it wakes.
+    #[inline]
+    fn end_sleep(&self) {
+        self.core().end_sleep()
+    }
+}
+
+/// Every latch is something a worker can sleep on (`sleep.rs`).
+impl<L: Latch + ?Sized> WakeCondition for L {
+    #[inline]
+    fn is_met(&self) -> bool {
+        self.probe()
+    }
+
+    #[inline]
+    fn prepare_sleep(&self, sleeper: &Sleeper<'_>) -> bool {
+        self.start_sleep(sleeper)
+    }
+
+    #[inline]
+    fn end_sleep(&self) {
+        Latch::end_sleep(self)
+    }
+}
+
+/// A latch that a job's runner sets through a raw pointer: the latch of a
+/// stack job. `Sync`: the setter and the waiter share it.
+pub(crate) trait SetLatch: Latch + Sync {
+    /// Sets the latch and wakes its waiter if it sleeps.
+    ///
+    /// # Safety
+    /// `this` must be valid on entry. It may be freed by the waiter as soon as
+    /// the latch becomes set, so implementations touch nothing of it after.
+    unsafe fn set(this: *const Self);
 }
 
 /// The latch of the second half of a `join`: waited on by the worker that
 /// called `join`, set by a worker of the same pool (a thief, or the caller
-/// itself when it pops the job back inside a nested wait). Two words, since
-/// it is built on every `join`.
-pub(crate) struct SpinLatch {
+/// itself when it pops the job back inside a nested wait).
+pub(crate) struct JoinLatch<'r> {
     core: CoreLatch,
+    /// The waiter's pool's sleep state. The setter, a worker of that pool,
+    /// keeps it alive after the swap.
+    sleep: &'r Sleep,
     /// The waiter's index in its pool.
     target: usize,
 }
 
-impl SpinLatch {
+impl<'r> JoinLatch<'r> {
     #[inline]
-    pub(crate) fn new(target: usize) -> Self {
-        SpinLatch {
+    pub(crate) fn new(sleep: &'r Sleep, target: usize) -> Self {
+        JoinLatch {
             core: CoreLatch::new(),
+            sleep,
             target,
         }
     }
 }
 
-impl Latch for SpinLatch {
+impl Latch for JoinLatch<'_> {
     #[inline]
-    unsafe fn set(this: *const Self) {
-        // SAFETY: valid on entry; the target is read before the swap.
-        let target = unsafe { (*this).target };
-        // The setter is a worker of the waiter's pool: join frames are only
-        // ever queued on that pool's deques, which only its workers pop or
-        // steal. Its own `WorkerThread` keeps the registry alive.
-        let setter = WorkerThread::current().expect("pilfer: join latch set off-pool");
-        // SAFETY: `(*this).core` is valid now; nothing of the latch is used
-        // after the swap.
-        if unsafe { CoreLatch::set(&(*this).core) } {
-            setter.registry().sleep.wake_worker(target);
-        }
-    }
-
-    #[inline]
-    fn probe(&self) -> bool {
-        self.core.probe()
+    fn core(&self) -> &CoreLatch {
+        &self.core
     }
 }
 
-impl SleepLatch for SpinLatch {
-    fn start_sleep(&self) -> bool {
-        self.core.start_sleep()
-    }
-
-    fn end_sleep(&self) {
-        self.core.end_sleep()
+impl SetLatch for JoinLatch<'_> {
+    #[inline]
+    unsafe fn set(this: *const Self) {
+        // SAFETY: valid on entry; what is needed is read before the swap.
+        let (sleep, target) = unsafe { ((*this).sleep, (*this).target) };
+        // SAFETY: `(*this).core` is valid now; nothing of the latch is used
+        // after the swap. `sleep` outlives it: join frames are only ever
+        // queued on their pool's deques, which only its workers take from,
+        // and the setter's own worker keeps the pool alive.
+        if unsafe { CoreLatch::set(&(*this).core) } {
+            sleep.wake_worker(target);
+        }
     }
 }
 
 /// The latch of an `install` called from a worker of another pool: set by a
 /// worker of the pool that runs the job, waited on by a worker of the
-/// caller's pool, which the setter must keep alive while waking it.
-pub(crate) struct CrossLatch<'r> {
+/// caller's pool, whose sleep state the setter must keep alive to wake it.
+pub(crate) struct CrossPoolLatch<'r> {
     core: CoreLatch,
-    /// The waiter's pool.
-    registry: &'r Arc<Registry>,
-    /// The waiter's index in `registry`.
+    /// The waiter's pool's sleep state.
+    sleep: &'r Arc<Sleep>,
+    /// The waiter's index in its pool.
     target: usize,
 }
 
-impl<'r> CrossLatch<'r> {
-    pub(crate) fn new(registry: &'r Arc<Registry>, target: usize) -> Self {
-        CrossLatch {
+impl<'r> CrossPoolLatch<'r> {
+    pub(crate) fn new(sleep: &'r Arc<Sleep>, target: usize) -> Self {
+        CrossPoolLatch {
             core: CoreLatch::new(),
-            registry,
+            sleep,
             target,
         }
     }
 }
 
-impl Latch for CrossLatch<'_> {
+impl Latch for CrossPoolLatch<'_> {
+    fn core(&self) -> &CoreLatch {
+        &self.core
+    }
+}
+
+impl SetLatch for CrossPoolLatch<'_> {
     unsafe fn set(this: *const Self) {
         // SAFETY: valid on entry; everything needed is read before the swap.
         let latch = unsafe { &*this };
         let target = latch.target;
         // The setter belongs to another pool: nothing else keeps the
-        // waiter's registry alive once the waiter has returned.
-        let registry = Arc::clone(latch.registry);
+        // waiter's pool alive once the waiter has returned.
+        let sleep = Arc::clone(latch.sleep);
         // SAFETY: `latch.core` is valid now; nothing of `latch` is used after.
         if unsafe { CoreLatch::set(&latch.core) } {
-            registry.sleep.wake_worker(target);
+            sleep.wake_worker(target);
         }
     }
-
-    fn probe(&self) -> bool {
-        self.core.probe()
-    }
 }
 
-impl SleepLatch for CrossLatch<'_> {
-    fn start_sleep(&self) -> bool {
-        self.core.start_sleep()
-    }
-
-    fn end_sleep(&self) {
-        self.core.end_sleep()
-    }
-}
-
-/// The latch of a job whose waiter is a thread outside every pool: it blocks
+/// The latch of a job whose waiter is a thread outside every pool: it parks
 /// in [`ThreadLatch::wait`] until the job is done.
 pub(crate) struct ThreadLatch {
     core: CoreLatch,
@@ -223,19 +266,19 @@ impl ThreadLatch {
         }
     }
 
-    /// Blocks the calling thread (the one that created the latch) until set.
+    /// Parks the calling thread (the one that created the latch) until set.
     pub(crate) fn wait(&self) {
-        if self.core.start_sleep() {
-            // SLEEPING now: `set` will unpark this thread. `park` may return
-            // spuriously, hence the loop.
-            while !self.core.probe() {
-                thread::park();
-            }
-        }
+        self.core.park_until_set();
     }
 }
 
 impl Latch for ThreadLatch {
+    fn core(&self) -> &CoreLatch {
+        &self.core
+    }
+}
+
+impl SetLatch for ThreadLatch {
     unsafe fn set(this: *const Self) {
         // SAFETY: valid on entry. The handle is cloned before the swap: the
         // latch may be gone once it is set.
@@ -245,40 +288,34 @@ impl Latch for ThreadLatch {
             thread.unpark();
         }
     }
-
-    fn probe(&self) -> bool {
-        self.core.probe()
-    }
 }
 
-/// A latch kept alive by shared ownership (a `Task`'s result slot), which
-/// any thread may wait on: a pool worker sleeps in its pool's protocol, an
-/// outside thread parks. The waiter says how to wake it just before it
-/// sleeps, so the setter needs no target fixed in advance.
-pub(crate) struct OnceLatch {
+/// A latch kept alive by shared ownership (a `Task`'s result slot, a
+/// producer's place in the bound's line), which any thread may wait on: a
+/// pool worker sleeps in its pool's protocol, an outside thread parks. The
+/// waiter says how to wake it just before it sleeps, so the setter needs no
+/// target fixed in advance.
+pub(crate) struct SharedLatch {
     core: CoreLatch,
     /// Written by the waiter while the state is `UNSET`, taken by the setter
     /// only after swapping out `SLEEPING`.
     waiter: UnsafeCell<Option<Waiter>>,
 }
 
-/// Whom a `OnceLatch` wakes.
+/// Whom a `SharedLatch` wakes.
 enum Waiter {
     /// A thread outside every pool, parked with `thread::park`.
     Thread(thread::Thread),
     /// A pool worker, asleep on its own parker (sleep.rs): a thread unpark
     /// would not reach it.
-    Worker {
-        registry: Arc<Registry>,
-        index: usize,
-    },
+    Worker { sleep: Arc<Sleep>, index: usize },
 }
 
 impl Waiter {
     fn wake(self) {
         match self {
             Waiter::Thread(thread) => thread.unpark(),
-            Waiter::Worker { registry, index } => registry.sleep.wake_worker(index),
+            Waiter::Worker { sleep, index } => sleep.wake_worker(index),
         }
     }
 }
@@ -287,11 +324,11 @@ impl Waiter {
 // writes it only before its Release `UNSET → SLEEPING`, the setter takes it
 // only after its Acquire swap observed `SLEEPING`; the state never returns
 // from `SET`, so the two accesses are ordered.
-unsafe impl Sync for OnceLatch {}
+unsafe impl Sync for SharedLatch {}
 
-impl OnceLatch {
+impl SharedLatch {
     pub(crate) fn new() -> Self {
-        OnceLatch {
+        SharedLatch {
             core: CoreLatch::new(),
             waiter: UnsafeCell::new(None),
         }
@@ -313,92 +350,69 @@ impl OnceLatch {
         }
     }
 
-    /// Blocks the calling thread until set (for threads outside every pool).
+    /// Parks the calling thread (outside every pool) until set.
     pub(crate) fn wait_blocking(&self) {
-        if self.prepare_sleep(Waiter::Thread(thread::current())) {
-            while !self.core.probe() {
-                thread::park();
-            }
+        if self.record_waiter(Waiter::Thread(thread::current())) {
+            self.core.park_until_set();
         }
     }
 
-    pub(crate) fn probe(&self) -> bool {
-        self.core.probe()
-    }
-
-    /// Records `waiter` and moves to SLEEPING; `false` if already set.
-    fn prepare_sleep(&self, waiter: Waiter) -> bool {
+    /// Records whom to wake; `false` if the latch is already set.
+    fn record_waiter(&self, waiter: Waiter) -> bool {
         if self.core.probe() {
             return false;
         }
         // SAFETY: the state is not SLEEPING (only this waiter moves it
         // there), so the setter does not touch `waiter` now.
         self.waiter.with_mut(|slot| unsafe { *slot = Some(waiter) });
-        self.core.start_sleep()
+        true
     }
 }
 
-impl SleepLatch for OnceLatch {
-    /// Called by a worker about to sleep in its pool's protocol.
-    fn start_sleep(&self) -> bool {
-        let worker = WorkerThread::current().expect("pilfer: a worker-only wait ran off-pool");
+impl Latch for SharedLatch {
+    fn core(&self) -> &CoreLatch {
+        &self.core
+    }
+
+    /// A worker about to sleep in its pool's protocol.
+    fn start_sleep(&self, sleeper: &Sleeper<'_>) -> bool {
         let waiter = Waiter::Worker {
-            registry: Arc::clone(worker.registry()),
-            index: worker.index(),
+            sleep: Arc::clone(sleeper.sleep),
+            index: sleeper.index,
         };
-        self.prepare_sleep(waiter)
-    }
-
-    fn end_sleep(&self) {
-        self.core.end_sleep()
+        self.record_waiter(waiter) && self.core.start_sleep()
     }
 }
 
-impl Latch for OnceLatch {
-    unsafe fn set(this: *const Self) {
-        // SAFETY: callers of the raw form still hold shared ownership.
-        unsafe { (*this).set() }
-    }
-
-    fn probe(&self) -> bool {
-        self.core.probe()
-    }
+/// A latch that every worker of a pool waits on, set once (a phase of the
+/// pool's shutdown). Many waiters share it, so it never enters `SLEEPING`:
+/// whoever sets it wakes every sleeper through the pool's sleep state
+/// (`Sleep::wake_all`), under the lock each sleeper re-checks under.
+pub(crate) struct PoolLatch {
+    core: CoreLatch,
 }
 
-/// The latch a pool's workers wait on in their main loop: set once, when
-/// the pool shuts down. The shut-down path wakes every sleeper itself
-/// (`Sleep::wake_all`), so this latch never needs to wake anyone.
-pub(crate) struct ShutdownLatch {
-    flag: crate::sync::atomic::AtomicBool,
-}
-
-impl ShutdownLatch {
+impl PoolLatch {
     pub(crate) fn new() -> Self {
-        ShutdownLatch {
-            flag: crate::sync::atomic::AtomicBool::new(false),
+        PoolLatch {
+            core: CoreLatch::new(),
         }
     }
 
-    /// Release: pairs with the Acquire in `probe`. Sleepers are then woken
-    /// under the sleep mutex, which orders this store before their re-check.
+    /// Sets the latch; the caller then wakes the sleepers.
     pub(crate) fn set(&self) {
-        self.flag.store(true, Ordering::Release);
+        // SAFETY: `self` is a live reference. No waiter is ever SLEEPING on
+        // it (`start_sleep` below), so there is nobody to wake here.
+        unsafe { CoreLatch::set(&self.core) };
     }
 }
 
-impl Latch for ShutdownLatch {
-    unsafe fn set(this: *const Self) {
-        // SAFETY: the latch lives in the registry, which outlives callers.
-        unsafe { (*this).set() }
+impl Latch for PoolLatch {
+    fn core(&self) -> &CoreLatch {
+        &self.core
     }
 
-    fn probe(&self) -> bool {
-        self.flag.load(Ordering::Acquire)
-    }
-}
-
-impl SleepLatch for ShutdownLatch {
-    fn start_sleep(&self) -> bool {
+    fn start_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
         !self.probe()
     }
 
@@ -408,26 +422,23 @@ impl SleepLatch for ShutdownLatch {
 /// A counter that sets its latch when it drops to zero: a scope waits on it
 /// for its body and every task spawned in it. The waiter (the scope's owner)
 /// and every decrementer run on workers of the same pool.
-pub(crate) struct CountLatch {
+pub(crate) struct ScopeLatch {
     core: CoreLatch,
     counter: AtomicUsize,
-    registry: Arc<Registry>,
+    sleep: Arc<Sleep>,
     owner: usize,
 }
 
-impl CountLatch {
-    /// A latch with a count of one, waited on by worker `owner`.
-    pub(crate) fn new(registry: &Arc<Registry>, owner: usize) -> Self {
-        CountLatch {
+impl ScopeLatch {
+    /// A latch with a count of one, waited on by worker `owner` of the pool
+    /// whose sleep state is `sleep`.
+    pub(crate) fn new(sleep: &Arc<Sleep>, owner: usize) -> Self {
+        ScopeLatch {
             core: CoreLatch::new(),
             counter: AtomicUsize::new(1),
-            registry: Arc::clone(registry),
+            sleep: Arc::clone(sleep),
             owner,
         }
-    }
-
-    pub(crate) fn registry(&self) -> &Arc<Registry> {
-        &self.registry
     }
 
     /// Adds one to the count.
@@ -447,40 +458,25 @@ impl CountLatch {
     pub(crate) unsafe fn decrement(this: *const Self) {
         // SAFETY: valid on entry. AcqRel: the Release half publishes this
         // task's writes; the last decrementer's Acquire half gathers every
-        // earlier task's, and `set` passes them on to the owner.
-        if unsafe { (*this).counter.fetch_sub(1, Ordering::AcqRel) } == 1 {
-            // SAFETY: still valid: the owner waits for the latch, not the count.
-            unsafe { Latch::set(this) }
+        // earlier task's, and the set passes them on to the owner.
+        if unsafe { (*this).counter.fetch_sub(1, Ordering::AcqRel) } != 1 {
+            return;
+        }
+        // SAFETY: still valid (the owner waits for the latch, not the
+        // count); what is needed is read before the swap. The sleep state
+        // outlives it: every decrementer runs on a worker of the scope's
+        // pool (scope tasks are only queued there), which keeps it alive.
+        let (sleep, owner) = unsafe { (&*(*this).sleep as *const Sleep, (*this).owner) };
+        // SAFETY: the core is valid now; nothing of the latch is used after.
+        if unsafe { CoreLatch::set(&(*this).core) } {
+            // SAFETY: see above: the decrementer's pool is alive.
+            unsafe { (*sleep).wake_worker(owner) };
         }
     }
 }
 
-impl Latch for CountLatch {
-    unsafe fn set(this: *const Self) {
-        // SAFETY: valid on entry; what is needed is read before the swap.
-        let latch = unsafe { &*this };
-        let owner = latch.owner;
-        // Every decrementer runs on a worker of this registry (scope tasks
-        // are only ever queued in the scope's own pool), and that worker's
-        // `WorkerThread` keeps the registry alive after the swap.
-        let registry: &Registry = &latch.registry;
-        // SAFETY: `latch.core` is valid now; nothing of `latch` is used after.
-        if unsafe { CoreLatch::set(&latch.core) } {
-            registry.sleep.wake_worker(owner);
-        }
-    }
-
-    fn probe(&self) -> bool {
-        self.core.probe()
-    }
-}
-
-impl SleepLatch for CountLatch {
-    fn start_sleep(&self) -> bool {
-        self.core.start_sleep()
-    }
-
-    fn end_sleep(&self) {
-        self.core.end_sleep()
+impl Latch for ScopeLatch {
+    fn core(&self) -> &CoreLatch {
+        &self.core
     }
 }

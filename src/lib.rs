@@ -75,8 +75,10 @@ mod bound;
 mod builder;
 #[cfg(doctest)]
 mod compile_fail;
+mod config;
 mod frames;
 mod global;
+mod install;
 mod job;
 mod join;
 mod latch;
@@ -91,13 +93,15 @@ mod rng;
 mod scope;
 mod sleep;
 mod spawn;
+mod start;
 mod sync;
 mod task;
 mod unwind;
 mod worker;
 
 pub use bound::{FullPolicy, TrySpawnError};
-pub use builder::{BuildError, NUM_THREADS_ENV, ThreadPoolBuilder};
+pub use builder::ThreadPoolBuilder;
+pub use config::{BuildError, NUM_THREADS_ENV};
 pub use join::join;
 pub use metrics::{Metrics, SEARCH_BUCKET_BOUNDS, WorkerMetrics};
 pub use pool::ThreadPool;
@@ -134,7 +138,7 @@ pub fn current_worker_index() -> Option<usize> {
 pub fn current_num_threads() -> usize {
     match worker::WorkerThread::current() {
         Some(worker) => worker.registry().num_threads(),
-        None => global::pool().num_threads(),
+        None => global::registry().num_threads(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `ThreadPool`: the handle users hold.
 
 use crate::bound::TrySpawnError;
-use crate::builder::ThreadPoolBuilder;
+use crate::install;
 use crate::join::join_on;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
@@ -31,11 +31,6 @@ pub struct ThreadPool {
 }
 
 impl ThreadPool {
-    /// A builder to configure a pool; same as [`ThreadPoolBuilder::new`].
-    pub fn builder() -> ThreadPoolBuilder {
-        ThreadPoolBuilder::new()
-    }
-
     pub(crate) fn from_registry(registry: Arc<Registry>) -> ThreadPool {
         ThreadPool { registry }
     }
@@ -135,9 +130,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        // A timeout too large to represent means no deadline.
-        let deadline = Instant::now().checked_add(timeout);
-        try_spawn_in(&self.registry, func, Wait::Until(deadline))
+        try_spawn_in(&self.registry, func, wait_for(timeout))
     }
 
     /// [`submit`](ThreadPool::submit), waiting up to `timeout` for room in a
@@ -162,8 +155,7 @@ impl ThreadPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let deadline = Instant::now().checked_add(timeout);
-        try_submit_in(&self.registry, func, Wait::Until(deadline))
+        try_submit_in(&self.registry, func, wait_for(timeout))
     }
 
     /// Tasks submitted from outside the pool and not yet started.
@@ -194,7 +186,7 @@ impl ThreadPool {
         OP: FnOnce() -> R + Send,
         R: Send,
     {
-        self.registry.in_worker(|_| op())
+        install::on_worker(&self.registry, |_| op())
     }
 
     /// Runs `a` and `b` on this pool, potentially in parallel; see
@@ -206,7 +198,7 @@ impl ThreadPool {
         RA: Send,
         RB: Send,
     {
-        self.registry.in_worker(|worker| join_on(worker, a, b))
+        install::on_worker(&self.registry, |worker| join_on(worker, a, b))
     }
 
     /// Runs `op` on a worker of this pool with a [`Scope`] whose tasks may
@@ -229,7 +221,7 @@ impl ThreadPool {
         OP: FnOnce(&Scope<'scope>) -> R + Send,
         R: Send,
     {
-        self.registry.in_worker(|worker| scope_on(worker, op))
+        install::on_worker(&self.registry, |worker| scope_on(worker, op))
     }
 
     /// The number of worker threads.
@@ -250,9 +242,18 @@ impl ThreadPool {
     }
 }
 
+/// A wait of `timeout` from now; one too large to represent as an instant
+/// has no deadline.
+fn wait_for(timeout: Duration) -> Wait {
+    match Instant::now().checked_add(timeout) {
+        Some(deadline) => Wait::Until(deadline),
+        None => Wait::Forever,
+    }
+}
+
 impl Drop for ThreadPool {
     fn drop(&mut self) {
-        self.registry.terminate();
+        self.registry.begin_shutdown();
         if WorkerThread::current().is_some() {
             // Dropped by a task on a worker (of this pool or any other):
             // waiting here for this pool's workers could wait on this very

@@ -1,10 +1,14 @@
 //! Scopes: tasks that may borrow from the caller's stack.
 
 use crate::job;
-use crate::latch::CountLatch;
+use crate::latch::ScopeLatch;
+use crate::registry::Registry;
+use crate::sync::Arc;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::unwind::{self, Payload};
+use crate::worker;
 use crate::worker::WorkerThread;
+use crate::{global, install};
 use std::marker::PhantomData;
 use std::ptr;
 
@@ -12,7 +16,9 @@ use std::ptr;
 /// see [`ThreadPool::scope`](crate::ThreadPool::scope) and [`scope`].
 pub struct Scope<'scope> {
     /// Counts the body and every unfinished task; its owner waits on it.
-    latch: CountLatch,
+    latch: ScopeLatch,
+    /// The pool its tasks are queued on.
+    registry: Arc<Registry>,
     /// The first panic of the body or a task; re-raised by the owner.
     panic: AtomicPtr<Payload>,
     /// Invariant in `'scope`, like `std::thread::Scope`: tasks may borrow
@@ -63,13 +69,13 @@ impl<'scope> Scope<'scope> {
                 scope.record_panic(payload);
             }
             // SAFETY: the scope is valid; nothing touches it after this.
-            unsafe { CountLatch::decrement(&scope.latch) };
+            unsafe { ScopeLatch::decrement(&scope.latch) };
         };
         // SAFETY: the job borrows only `'scope` data and the scope itself,
         // both alive until the scope's count drops to zero, which needs this
         // job to have run; it is pushed once and does not unwind.
         let job_ref = unsafe { job::detached_job(job) };
-        self.latch.registry().push(job_ref);
+        worker::push_from_anywhere(&self.registry, job_ref);
     }
 
     fn record_panic(&self, payload: Payload) {
@@ -111,7 +117,8 @@ where
     OP: FnOnce(&Scope<'scope>) -> R,
 {
     let scope = Scope {
-        latch: CountLatch::new(worker.registry(), worker.index()),
+        latch: ScopeLatch::new(&worker.registry().sleep, worker.index()),
+        registry: Arc::clone(worker.registry()),
         panic: AtomicPtr::new(ptr::null_mut()),
         _marker: PhantomData,
     };
@@ -124,7 +131,7 @@ where
     };
     // The body's own count.
     // SAFETY: `scope` lives in this frame until after the wait below.
-    unsafe { CountLatch::decrement(&scope.latch) };
+    unsafe { ScopeLatch::decrement(&scope.latch) };
     worker.wait_until(&scope.latch);
     if let Some(payload) = scope.take_panic() {
         unwind::resume_unwinding(payload);
@@ -161,6 +168,6 @@ where
 {
     match WorkerThread::current() {
         Some(worker) => scope_on(worker, op),
-        None => crate::global::registry().in_worker(|worker| scope_on(worker, op)),
+        None => install::on_worker(global::registry(), |worker| scope_on(worker, op)),
     }
 }

@@ -35,8 +35,8 @@
 //!
 //! **Falling asleep** (`sleep`), by a searcher whose spin ran out:
 //!
-//! 1. Tell the latch it waits on that it is about to sleep (`start_sleep`);
-//!    stop if the latch is already set.
+//! 1. Tell the condition it waits for (a latch) that it is about to sleep
+//!    (`prepare_sleep`); stop if it is already met.
 //! 2. Under the mutex, put itself on the list and move itself from
 //!    *searching* to *asleep* in `counts`.
 //! 3. `fence(SeqCst)` — fence **S**.
@@ -73,10 +73,9 @@
 //!
 //! The loom models in `loom/` check these arguments on small pools.
 
-use crate::latch::SleepLatch;
 use crate::parker::Parker;
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
-use crate::sync::{Mutex, lock};
+use crate::sync::{Arc, Mutex, lock};
 use crossbeam_utils::CachePadded;
 
 /// `counts` holds the searchers in its low half, the sleepers in its high.
@@ -100,6 +99,26 @@ fn searching(counts: usize) -> usize {
 #[inline]
 fn sleeping(counts: usize) -> usize {
     counts >> SLEEPING_SHIFT
+}
+
+/// What a worker sleeps until: besides new work, a condition (in practice a
+/// latch, `latch.rs`) that whoever meets it signals.
+pub(crate) trait WakeCondition {
+    /// Whether the condition is met (an Acquire load).
+    fn is_met(&self) -> bool;
+
+    /// The worker `sleeper` is about to park: arrange for whoever meets the
+    /// condition to wake it. `false` if it is already met.
+    fn prepare_sleep(&self, sleeper: &Sleeper<'_>) -> bool;
+
+    /// The worker woke (or cancelled its sleep).
+    fn end_sleep(&self);
+}
+
+/// A worker about to sleep: its pool's sleep state and its index in it.
+pub(crate) struct Sleeper<'a> {
+    pub(crate) sleep: &'a Arc<Sleep>,
+    pub(crate) index: usize,
 }
 
 pub(crate) struct Sleep {
@@ -194,8 +213,8 @@ impl Sleep {
         }
     }
 
-    /// Wakes worker `index` if it sleeps; used when a latch it waits on is
-    /// set. It takes itself off the list when it runs.
+    /// Wakes worker `index` if it sleeps; used when the condition it waits
+    /// for is met. It takes itself off the list when it runs.
     pub(crate) fn wake_worker(&self, index: usize) {
         self.parkers[index].unpark();
     }
@@ -217,27 +236,31 @@ impl Sleep {
         }
     }
 
-    /// Puts searcher `index` to sleep until new work arrives or `latch` is
-    /// set. On return it is a searcher again.
+    /// Puts searcher `index` to sleep until new work arrives or `condition`
+    /// is met. On return it is a searcher again.
     ///
     /// `has_work` reports whether any queue holds work; `on_park` runs once,
     /// just before the worker actually parks (not if it cancels).
+    ///
+    /// An associated function rather than a method: loom's `Arc` cannot be
+    /// a receiver.
     pub(crate) fn sleep(
-        &self,
+        this: &Arc<Sleep>,
         index: usize,
-        latch: &impl SleepLatch,
+        condition: &impl WakeCondition,
         has_work: impl Fn() -> bool,
         on_park: impl FnOnce(),
     ) {
-        if !latch.start_sleep() {
+        let sleeper = Sleeper { sleep: this, index };
+        if !condition.prepare_sleep(&sleeper) {
             return;
         }
         {
-            let mut state = lock(&self.state);
+            let mut state = lock(&this.state);
             debug_assert!(!state.asleep[index]);
             state.sleepers.push(index);
             state.asleep[index] = true;
-            self.counts
+            this.counts
                 .fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::SeqCst);
         }
         // Fence S: pairs with fence P in `notify_new_work` (module docs).
@@ -245,19 +268,19 @@ impl Sleep {
         // `--cfg pilfer_bug="no_recheck"` skips the re-check, to show that
         // the loom models catch the lost wake-up that follows.
         let recheck = cfg!(not(pilfer_bug = "no_recheck"));
-        let cancel = latch.probe() || (recheck && has_work());
+        let cancel = condition.is_met() || (recheck && has_work());
         if !cancel {
             on_park();
             loop {
-                self.parkers[index].park();
-                if !lock(&self.state).asleep[index] || latch.probe() {
+                this.parkers[index].park();
+                if !lock(&this.state).asleep[index] || condition.is_met() {
                     break;
                 }
                 // Spurious wake-up: still listed, nothing happened.
             }
         }
-        self.leave_list(index);
-        latch.end_sleep();
+        this.leave_list(index);
+        condition.end_sleep();
     }
 
     /// Takes worker `index` off the sleepers' list if a waker has not already

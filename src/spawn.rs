@@ -1,106 +1,60 @@
 //! Detached work: `spawn` (fire and forget) and `submit` (with a `Task`),
 //! and their admission under the bound on pending tasks (bound.rs).
 
-use crate::bound::{FullPolicy, TrySpawnError};
+pub(crate) use crate::bound::Wait;
+use crate::bound::{self, Rejected, Route, Submitter, TrySpawnError};
+use crate::global;
 use crate::job;
 use crate::registry::Registry;
 use crate::task::{self, Task};
 use crate::unwind;
-use crate::worker::WorkerThread;
-use std::time::Instant;
+use crate::worker::{self, WorkerThread};
+use std::ptr;
 
-/// How long a producer outside the pool may wait for room.
-#[derive(Clone, Copy)]
-pub(crate) enum Wait {
-    /// As the pool's `FullPolicy` says (`spawn`, `submit`).
-    Policy,
-    /// Not at all (`try_spawn`, `try_submit`).
-    Never,
-    /// Until this instant, or for good if `None` (`spawn_timeout`).
-    Until(Option<Instant>),
-}
-
-/// Where an admitted task goes.
-enum Route<'a> {
-    /// Onto the calling worker's own deque: never counted, never waits.
-    Local(&'a WorkerThread),
-    /// Into the injector; `counted` when it holds a slot of the bound.
-    Inject { counted: bool },
-    /// Handed to the line of producers waiting for a slot, by this worker
-    /// of another pool, which runs its own pool's work until a slot was
-    /// taken for the task and the task queued (bound.rs).
-    WaitInLine(&'a WorkerThread),
-    /// Run right here by the submitting thread (`FullPolicy::CallerRuns`).
-    CallerRuns,
-}
-
-/// Why a task was not admitted.
-enum Rejected {
-    Full,
-    ShutDown,
-}
-
-impl Rejected {
-    fn with<F>(self, task: F) -> TrySpawnError<F> {
-        match self {
-            Rejected::Full => TrySpawnError::Full(task),
-            Rejected::ShutDown => TrySpawnError::ShutDown(task),
-        }
-    }
-}
-
-/// Decides where a task submitted from this thread goes, taking a slot of
-/// the bound (waiting as `wait` allows) when it must.
-fn admit(registry: &Registry, wait: Wait) -> Result<Route<'static>, Rejected> {
-    if let Some(worker) = WorkerThread::current_in(registry) {
-        return Ok(Route::Local(worker));
-    }
-    if registry.is_terminating() {
-        return Err(Rejected::ShutDown);
-    }
-    let Some(bound) = registry.bound() else {
-        return Ok(Route::Inject { counted: false });
+/// Decides where a task submitted from this thread goes (bound.rs), with
+/// the worker of this thread, if any.
+fn admit(
+    registry: &Registry,
+    wait: Wait,
+) -> Result<(Route, Option<&'static WorkerThread>), Rejected> {
+    let worker = WorkerThread::current();
+    let submitter = match worker {
+        Some(worker) if ptr::eq(&**worker.registry(), registry) => Submitter::OwnWorker,
+        Some(_) => Submitter::OtherPoolWorker,
+        None => Submitter::Outside,
     };
-    let inject = |job| registry.inject(job);
-    let admitted = match (wait, registry.full_policy()) {
-        (Wait::Never, _) => bound.try_acquire(),
-        (Wait::Until(deadline @ Some(_)), _) => bound.acquire(deadline, inject),
-        (Wait::Until(None), _) | (Wait::Policy, FullPolicy::Block) => {
-            match WorkerThread::current() {
-                // A worker of another pool (this pool's own went `Local`).
-                Some(worker) if !bound.spin_for_slot() => return Ok(Route::WaitInLine(worker)),
-                Some(_) => true,
-                None => bound.acquire(None, inject),
-            }
-        }
-        (Wait::Policy, FullPolicy::CallerRuns) => {
-            if !bound.try_acquire() {
-                return Ok(Route::CallerRuns);
-            }
-            true
-        }
-    };
-    if admitted {
-        Ok(Route::Inject { counted: true })
-    } else {
-        Err(Rejected::Full)
-    }
+    let route = bound::admit(
+        registry.bound(),
+        registry.full_policy(),
+        registry.is_shutting_down(),
+        submitter,
+        wait,
+        |job| registry.inject(job),
+    )?;
+    Ok((route, worker))
 }
 
-/// Queues `runner` (a closure that does not unwind) along `route`.
-fn dispatch<F>(registry: &Registry, route: Route<'_>, runner: F)
+/// Queues `runner` (a closure that does not unwind) along `route`;
+/// `worker` is the calling thread's, if it is one.
+fn dispatch<F>(registry: &Registry, route: Route, worker: Option<&WorkerThread>, runner: F)
 where
     F: FnOnce() + Send + 'static,
 {
-    match route {
-        Route::Local(worker) => worker.push(into_job(runner)),
-        Route::Inject { counted: false } => registry.inject(into_job(runner)),
-        Route::Inject { counted: true } => registry.inject(counted_job(runner)),
-        Route::WaitInLine(worker) => registry
-            .bound()
-            .expect("waiting in line for a bound that does not exist")
-            .wait_in_line_with(counted_job(runner), worker, |job| registry.inject(job)),
-        Route::CallerRuns => runner(),
+    match (route, worker) {
+        (Route::Local, Some(worker)) => worker.push(into_job(runner)),
+        (Route::Inject { counted: false }, _) => registry.inject(into_job(runner)),
+        (Route::Inject { counted: true }, _) => registry.inject(counted_job(runner)),
+        (Route::WaitInLine, Some(worker)) => {
+            let bound = registry
+                .bound()
+                .expect("waiting in line for a bound that does not exist");
+            let granted = bound.hand_to_line(counted_job(runner), |job| registry.inject(job));
+            worker.wait_until(granted.latch());
+        }
+        (Route::CallerRuns, _) => runner(),
+        (Route::Local | Route::WaitInLine, None) => {
+            unreachable!("pilfer: a worker-only route for a thread outside every pool")
+        }
     }
 }
 
@@ -151,19 +105,19 @@ where
 {
     move || {
         if let Err(payload) = unwind::halt_unwinding(func) {
-            unwind::report_detached_panic(payload);
+            worker::report_detached_panic(payload);
         }
     }
 }
 
 /// Runs a detached closure along `route`.
-fn spawn_along<F>(registry: &Registry, route: Route<'_>, func: F)
+fn spawn_along<F>(registry: &Registry, route: Route, worker: Option<&WorkerThread>, func: F)
 where
     F: FnOnce() + Send + 'static,
 {
     match route {
         Route::CallerRuns => run_here(registry, func),
-        route => dispatch(registry, route, detached(func)),
+        route => dispatch(registry, route, worker, detached(func)),
     }
 }
 
@@ -172,7 +126,7 @@ where
     F: FnOnce() + Send + 'static,
 {
     match admit(registry, Wait::Policy) {
-        Ok(route) => spawn_along(registry, route, func),
+        Ok((route, worker)) => spawn_along(registry, route, worker, func),
         // `spawn` takes `&ThreadPool`, so the pool cannot be shutting down
         // (it shuts down when dropped), and `Wait::Policy` never gives up.
         Err(_) => unreachable!("pilfer: spawn on a pool that is shutting down"),
@@ -188,8 +142,8 @@ where
     F: FnOnce() + Send + 'static,
 {
     match admit(registry, wait) {
-        Ok(route) => {
-            spawn_along(registry, route, func);
+        Ok((route, worker)) => {
+            spawn_along(registry, route, worker, func);
             Ok(())
         }
         Err(rejected) => Err(rejected.with(func)),
@@ -217,10 +171,10 @@ where
     T: Send + 'static,
 {
     match admit(registry, wait) {
-        Ok(route) => {
+        Ok((route, worker)) => {
             // `runner` catches the panic itself, into the task's result.
             let (task, runner) = task::new_task(func);
-            dispatch(registry, route, runner);
+            dispatch(registry, route, worker, runner);
             Ok(task)
         }
         Err(rejected) => Err(rejected.with(func)),
@@ -254,6 +208,6 @@ where
 {
     match WorkerThread::current() {
         Some(worker) => spawn_in(worker.registry(), func),
-        None => spawn_in(crate::global::registry(), func),
+        None => spawn_in(global::registry(), func),
     }
 }

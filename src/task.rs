@@ -1,10 +1,10 @@
 //! `Task<T>`: the handle to a submitted closure's result.
 
-use crate::latch::OnceLatch;
+use crate::latch::{Latch, SharedLatch};
 use crate::sync::Arc;
 use crate::sync::cell::UnsafeCell;
 use crate::unwind;
-use crate::worker::WorkerThread;
+use crate::worker::{self, WorkerThread};
 use std::fmt;
 use std::thread;
 
@@ -27,7 +27,7 @@ pub struct Task<T> {
 }
 
 pub(crate) struct TaskInner<T> {
-    latch: OnceLatch,
+    latch: SharedLatch,
     result: UnsafeCell<Option<thread::Result<T>>>,
 }
 
@@ -78,7 +78,7 @@ where
     T: Send + 'static,
 {
     let inner = Arc::new(TaskInner {
-        latch: OnceLatch::new(),
+        latch: SharedLatch::new(),
         result: UnsafeCell::new(None),
     });
     let runner = {
@@ -98,7 +98,7 @@ where
                 drop(inner);
             });
             if let Err(payload) = finish {
-                unwind::report_detached_panic(payload);
+                worker::report_detached_panic(payload);
             }
         }
     };

@@ -33,16 +33,6 @@ pub(crate) fn drop_payload(payload: Payload) {
     }
 }
 
-/// A panic from no task in particular (a `Drop` run by the scheduler on a
-/// task's behalf): goes to the current worker's pool like a detached task's
-/// panic, or is dropped (safely) off-pool.
-pub(crate) fn report_detached_panic(payload: Payload) {
-    match crate::worker::WorkerThread::current() {
-        Some(worker) => worker.registry().handle_detached_panic(payload),
-        None => drop_payload(payload),
-    }
-}
-
 /// Aborts the process if dropped during unwinding.
 ///
 /// Held across the few stretches of scheduler code that must not be

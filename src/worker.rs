@@ -2,14 +2,16 @@
 //! looks for work, and how it waits.
 
 use crate::job::JobRef;
-use crate::latch::{Latch, SleepLatch};
+use crate::latch::Latch;
 use crate::metrics::bump;
 use crate::publish::{Publication, RecordedJoin};
 use crate::queue::{LocalQueue, Steal};
 use crate::registry::{Registry, WorkerSlot};
 use crate::rng::XorShift64Star;
+use crate::sleep::Sleep;
 use crate::sync::atomic::Ordering;
 use crate::sync::{Arc, cell_thread_local, hint, thread};
+use crate::unwind::{self, Payload};
 use std::cell::Cell;
 use std::ptr;
 use std::time::Instant;
@@ -62,7 +64,8 @@ impl WorkerThread {
     pub(crate) fn current() -> Option<&'static WorkerThread> {
         let pointer = WORKER_THREAD.with(|cell| cell.get());
         // SAFETY: non-null only while `main_loop` holds the pointee alive on
-        // this thread's stack (it resets the pointer before returning).
+        // this thread's stack: its `CurrentWorker` guard, declared after the
+        // worker, resets the pointer as it drops, also when unwinding.
         unsafe { pointer.as_ref() }
     }
 
@@ -157,10 +160,10 @@ impl WorkerThread {
             let mut last = registry.running.fetch_sub(1, Ordering::AcqRel) == 1;
             loop {
                 if last && !registry.has_work() {
-                    registry.close();
+                    registry.release_workers();
                     return;
                 }
-                if registry.exit.probe() {
+                if registry.drained.probe() {
                     return;
                 }
                 registry.running.fetch_add(1, Ordering::AcqRel);
@@ -173,9 +176,10 @@ impl WorkerThread {
                     // Others still run: sleep until one of them queues
                     // work, or the last one closes the pool.
                     sleep.start_searching();
-                    sleep.sleep(
+                    Sleep::sleep(
+                        sleep,
                         self.index,
-                        &registry.exit,
+                        &registry.drained,
                         || registry.has_work(),
                         || bump(&self.slot().counters.parks),
                     );
@@ -293,14 +297,14 @@ impl WorkerThread {
 
     /// Runs other work until `latch` is set.
     #[inline]
-    pub(crate) fn wait_until<L: SleepLatch>(&self, latch: &L) {
+    pub(crate) fn wait_until<L: Latch>(&self, latch: &L) {
         if !latch.probe() {
             self.wait_until_cold(latch);
         }
     }
 
     #[cold]
-    fn wait_until_cold<L: SleepLatch>(&self, latch: &L) {
+    fn wait_until_cold<L: Latch>(&self, latch: &L) {
         // While this worker waits, what it kept private is up for grabs.
         self.publish_all_frames();
         while !latch.probe() {
@@ -312,7 +316,7 @@ impl WorkerThread {
 
     /// Searches for work until it finds some (`Some`) or `latch` is set
     /// (`None`), spinning first, then sleeping (sleep.rs).
-    fn search<L: SleepLatch>(&self, latch: &L) -> Option<JobRef> {
+    fn search<L: Latch>(&self, latch: &L) -> Option<JobRef> {
         let started = Instant::now();
         let sleep = &self.registry.sleep;
         sleep.start_searching();
@@ -332,7 +336,8 @@ impl WorkerThread {
                 thread::yield_now();
             } else {
                 self.request_publication_everywhere();
-                sleep.sleep(
+                Sleep::sleep(
+                    sleep,
                     self.index,
                     latch,
                     || self.registry.has_work(),
@@ -369,13 +374,49 @@ pub(crate) fn main_loop(
         registry,
     };
     let _attached = worker.publication.attach();
-    WORKER_THREAD.with(|cell| cell.set(&worker));
+    let _current = CurrentWorker::set(&worker);
     worker.registry.run_start_handler(index);
 
-    worker.wait_until(&worker.registry.shutdown);
+    worker.wait_until(&worker.registry.shutting_down);
     worker.finish();
     worker.registry.run_exit_handler(index);
     // The exit handler may have spawned tasks onto this worker's deque.
     worker.drain();
-    WORKER_THREAD.with(|cell| cell.set(ptr::null()));
+}
+
+/// Makes a worker the thread's current one until dropped: also when the
+/// worker unwinds (an internal bug), so that no pointer to its freed state
+/// is left in the thread-local.
+struct CurrentWorker(());
+
+impl CurrentWorker {
+    fn set(worker: &WorkerThread) -> CurrentWorker {
+        WORKER_THREAD.with(|cell| cell.set(worker));
+        CurrentWorker(())
+    }
+}
+
+impl Drop for CurrentWorker {
+    fn drop(&mut self) {
+        WORKER_THREAD.with(|cell| cell.set(ptr::null()));
+    }
+}
+
+/// Pushes a job from any thread: onto the caller's own deque when it is a
+/// worker of `registry`'s pool, else into the pool's injector.
+pub(crate) fn push_from_anywhere(registry: &Registry, job: JobRef) {
+    match WorkerThread::current_in(registry) {
+        Some(worker) => worker.push(job),
+        None => registry.inject(job),
+    }
+}
+
+/// A panic from no task in particular (a `Drop` run by the scheduler on a
+/// task's behalf, a detached task): goes to the current worker's pool, or
+/// is dropped (safely) off-pool.
+pub(crate) fn report_detached_panic(payload: Payload) {
+    match WorkerThread::current() {
+        Some(worker) => worker.registry().handle_detached_panic(payload),
+        None => unwind::drop_payload(payload),
+    }
 }
