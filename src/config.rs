@@ -164,7 +164,7 @@ pub enum BuildError {
         /// The OS's error.
         error: io::Error,
     },
-    /// [`ThreadPoolBuilder::build_global`] was called after the global pool
+    /// [`ThreadPoolBuilder::build_global`](crate::ThreadPoolBuilder::build_global) was called after the global pool
     /// had been built (explicitly, or by first use).
     GlobalPoolExists,
     /// `max_pending(0)`: no task could ever be submitted.

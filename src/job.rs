@@ -9,7 +9,7 @@
 //!   unrun; either way the job runs exactly once. The word is its address.
 //! * [`HeapJob`]: boxed, owned by the queue until it runs (`spawn`, `submit`,
 //!   `Scope::spawn`); running it frees it. The word is its address.
-//! * An inline job: a queued closure of the same three sources that fits in
+//! * A packed job: a queued closure of the same three sources that fits in
 //!   one word travels in the word itself, so queueing it allocates nothing
 //!   ([`detached_job`] picks this or a `HeapJob`). For `spawn` that is a
 //!   user closure capturing one `Arc`, one reference or nothing; `submit`
@@ -17,7 +17,7 @@
 //!   scope's pointer), so there only a closure capturing nothing fits.
 //!
 //! Invariant for every `JobRef`: it is executed **exactly once**, and what it
-//! refers to (the job behind its address, or whatever an inline closure
+//! refers to (the job behind its address, or whatever a packed closure
 //! borrows) outlives that execution. The queues (each item popped or stolen
 //! once) and the latches (the owner does not return before the job's latch
 //! is set) uphold it; the code constructing a `JobRef` states why.
@@ -40,11 +40,11 @@ pub(crate) unsafe trait Job {
     unsafe fn execute(this: *const Self);
 }
 
-/// A pointer to a job plus the function that runs it; or, for an inline
+/// A pointer to a job plus the function that runs it; or, for a packed
 /// job, the closure's own bytes plus the function that runs them.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct JobRef {
-    /// A job's address, or an inline closure's bytes (some of which may be
+    /// A job's address, or a packed closure's bytes (some of which may be
     /// uninitialized padding): only `execute_fn` knows which.
     data: JobData,
     execute_fn: unsafe fn(JobData),
@@ -86,7 +86,7 @@ impl JobRef {
     /// a bitwise copy of `job`, so both words are equal: no false
     /// "different". A false "same" would need another job's run function at
     /// the same address as `job`'s, which only merging identical machine
-    /// code can produce; no inline job's run function has the code of a
+    /// code can produce; no packed job's run function has the code of a
     /// `StackJob`'s (it reads a closure out of the word, the other follows
     /// the word to a job and writes its result there).
     #[inline]
@@ -111,7 +111,7 @@ impl JobRef {
 }
 
 /// Whether a closure of type `F` fits in a `JobRef`'s data word.
-const fn fits_inline<F>() -> bool {
+const fn fits_in_word<F>() -> bool {
     mem::size_of::<F>() <= mem::size_of::<JobData>()
         && mem::align_of::<F>() <= mem::align_of::<JobData>()
 }
@@ -128,11 +128,11 @@ pub(crate) unsafe fn detached_job<F>(func: F) -> JobRef
 where
     F: FnOnce() + Send,
 {
-    if !fits_inline::<F>() {
+    if !fits_in_word::<F>() {
         // SAFETY: forwarded from the caller.
         return unsafe { HeapJob::new(func).into_job_ref() };
     }
-    unsafe fn call_inline<F: FnOnce()>(data: JobData) {
+    unsafe fn call_packed<F: FnOnce()>(data: JobData) {
         // SAFETY: `data` holds the `F` written by `detached_job` (it fits:
         // size and alignment were checked), read out once: the caller of
         // `detached_job` promised a single execution.
@@ -144,11 +144,11 @@ where
     }
     let mut data = JobData::uninit();
     // SAFETY: `F` fits in the word (checked above); the write moves `func`
-    // into it, to be moved out once by `call_inline`.
+    // into it, to be moved out once by `call_packed`.
     unsafe { data.as_mut_ptr().cast::<F>().write(func) };
     JobRef {
         data,
-        execute_fn: call_inline::<F>,
+        execute_fn: call_packed::<F>,
     }
 }
 
@@ -171,9 +171,9 @@ impl<T> JobResult<T> {
 /// A job living on the stack of the thread that waits for it.
 pub(crate) struct StackJob<L, F, R> {
     pub(crate) latch: L,
-    /// Taken exactly once: by `run_inline` or by `execute` (job.rs header).
+    /// Taken exactly once: by `run_here` or by `execute` (job.rs header).
     func: UnsafeCell<ManuallyDrop<F>>,
-    /// Written by `execute` only (a job run inline returns its value
+    /// Written by `execute` only (a job run by its owner returns its value
     /// directly); read once by `take_result` after the latch is set.
     result: UnsafeCell<MaybeUninit<JobResult<R>>>,
 }
@@ -195,7 +195,7 @@ where
 
     /// # Safety
     /// The caller must keep `self` in place until either its latch is set or
-    /// it has taken the job back with [`StackJob::run_inline`] after removing
+    /// it has taken the job back with [`StackJob::run_here`] after removing
     /// the `JobRef` from every queue; and it may publish the `JobRef` at most
     /// once.
     #[inline]
@@ -210,7 +210,7 @@ where
     /// No other thread can reach this job: its `JobRef` was never published,
     /// or the caller popped it back from its own queue.
     #[inline]
-    pub(crate) unsafe fn run_inline(&self) -> R {
+    pub(crate) unsafe fn run_here(&self) -> R {
         // SAFETY: by the caller's guarantee this thread is the only one
         // touching `func`, and the job was not run: `func` is still there.
         let func = self

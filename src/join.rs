@@ -6,8 +6,8 @@
 //! records `b` as a frame, runs `a` on the calling worker, then takes `b`
 //! back:
 //!
-//! * still private (nobody asked for work): call it inline;
-//! * published but still in this worker's deque: pop it and call it inline;
+//! * still private (nobody asked for work): call it right here;
+//! * published but still in this worker's deque: pop it and call it here;
 //! * stolen: run other work until the thief sets `b`'s latch.
 //!
 //! `b` always runs to completion before `join` returns or unwinds, because it
@@ -116,7 +116,7 @@ where
     let job_b = StackJob::new(b, JoinLatch::new(&worker.registry().sleep, worker.index()));
     // SAFETY: `job_b` stays in this frame until it has been taken back or
     // its latch is set: every path below (the panic path included) ends in
-    // `run_inline` or in waiting for the latch. It is published at most once
+    // `run_here` or in waiting for the latch. It is published at most once
     // (frames.rs publishes each frame once).
     let job_b_ref = unsafe { job_b.as_job_ref() };
     let frame = worker.push_frame(job_b_ref);
@@ -129,7 +129,7 @@ where
     let result_b = if take_back(worker, &job_b, job_b_ref, &frame) {
         // SAFETY: the frame was never published, or this worker popped it
         // back from its own deque: no other thread can reach `job_b`.
-        unsafe { job_b.run_inline() }
+        unsafe { job_b.run_here() }
     } else {
         job_b.into_result()
     };
@@ -154,8 +154,8 @@ where
 
 /// `join_in_order`'s panic path: runs `b` (its panic is dropped), then
 /// re-raises `a`'s. Out of line and cold so that the `catch_unwind` around
-/// `a` is all the frame-less join carries of it: inline, this path made
-/// fib(30) take 1.2x (2 threads) to 1.9x (1 thread) as long (BENCHMARKS.md).
+/// `a` is all the frame-less join carries of it (inlined, it slowed every
+/// join down; BENCHMARKS.md).
 #[cold]
 #[inline(never)]
 fn finish_after_panic<B, RB>(b: B, payload: unwind::Payload) -> !
@@ -171,7 +171,7 @@ where
     unwind::resume_unwinding(payload)
 }
 
-/// Takes `b`'s frame back once `a` is done: `true` if `b` is to run inline
+/// Takes `b`'s frame back once `a` is done: `true` if `b` is to run here
 /// (never published, or popped back from the deque), `false` once a thief
 /// ran it. `job_b` may be in another thread's hands meanwhile, so a panic
 /// here aborts rather than unwind and free the frame under that thread. It
@@ -190,13 +190,13 @@ where
     R: Send,
 {
     let abort_on_panic = unwind::AbortIfPanic;
-    let inline = worker.pop_frame(frame) || reclaim(worker, job_b, job_b_ref);
+    let run_here = worker.pop_frame(frame) || reclaim(worker, job_b, job_b_ref);
     std::mem::forget(abort_on_panic);
-    inline
+    run_here
 }
 
 /// `b`'s frame was published. Pops it back if no thief took it (returns
-/// `true`: run it inline), else runs other work until its latch is set
+/// `true`: run it here), else runs other work until its latch is set
 /// (returns `false`: its result is ready).
 fn reclaim<L, F, R>(worker: &WorkerThread, job_b: &StackJob<L, F, R>, job_b_ref: JobRef) -> bool
 where
@@ -237,7 +237,7 @@ where
     if take_back(worker, job_b, job_b_ref, frame) {
         // SAFETY: as in `join_on`: nobody else can reach `job_b`. Its value
         // is dropped inside the catch, like a stolen `b`'s below.
-        if let Err(second) = unwind::halt_unwinding(|| drop(unsafe { job_b.run_inline() })) {
+        if let Err(second) = unwind::halt_unwinding(|| drop(unsafe { job_b.run_here() })) {
             unwind::drop_payload(second);
         }
     } else {

@@ -104,7 +104,7 @@ pub struct WorkerMetrics {
     /// Jobs this worker took from a queue and ran: spawned and submitted
     /// tasks, scope tasks, `install` bodies from outside, and the halves of
     /// `join` that it stole or that were published. A `join` half run
-    /// inline by its own caller is a function call, not a task, and is not
+    /// by its own caller is a function call, not a task, and is not
     /// counted.
     pub executed: u64,
     /// Successful steals from other workers' deques.

@@ -6,8 +6,8 @@
 //! holds them until its registry is dropped (its workers have exited); a
 //! pool that cannot get one free core per worker is not pinned at all. Two
 //! workers pinned to one core could not be moved apart by the OS when one
-//! core is busier than another (with 16 workers on 2 cores, quicksort took
-//! about 1.4x as long pinned as unpinned; BENCHMARKS.md), and two small
+//! core is busier than another (BENCHMARKS.md measures what that cost
+//! with more workers than cores), and two small
 //! pools each pinned to the first core could never run at the same time.
 //!
 //! `core_affinity::get_core_ids` reads the *calling thread's* mask, which a

@@ -39,11 +39,11 @@ impl ThreadPool {
     ///
     /// From outside the pool the task enters the global injector; from one
     /// of the pool's own workers it goes onto that worker's deque. A panic
-    /// goes to the [`panic_handler`](ThreadPoolBuilder::panic_handler).
+    /// goes to the [`panic_handler`](crate::ThreadPoolBuilder::panic_handler).
     /// A closure that captures at most one word (one `Arc`, one reference,
     /// or nothing) is queued as it is; a larger one is boxed first.
     ///
-    /// If the pool has a [`max_pending`](ThreadPoolBuilder::max_pending)
+    /// If the pool has a [`max_pending`](crate::ThreadPoolBuilder::max_pending)
     /// bound and that many tasks from outside are waiting to start, this
     /// waits for room or runs `func` on the calling thread, as the pool's
     /// [`FullPolicy`](crate::FullPolicy) says. A worker of another pool
@@ -160,7 +160,7 @@ impl ThreadPool {
 
     /// Tasks submitted from outside the pool and not yet started.
     ///
-    /// Exact when the pool has a [`max_pending`](ThreadPoolBuilder::max_pending)
+    /// Exact when the pool has a [`max_pending`](crate::ThreadPoolBuilder::max_pending)
     /// bound (it never exceeds it). Without a bound nothing is counted on
     /// the submission path; the figure is then the tasks still in the global
     /// injector, leaving out those a worker has already taken into its own

@@ -33,23 +33,23 @@
 //! Frames are published oldest first, so the published ones are always a
 //! prefix of the stack (see [`FrameStack`]); a `join` returning to its
 //! frame finds it private exactly when it is above that prefix, and then
-//! calls `b` inline.
+//! calls `b` right there.
 //!
 //! # What a `join` reads
 //!
 //! Two flags decide whether a `join` takes the slow path. *Record*, a
-//! thread-local `bool` kept by the owner as frames come and go: the running
-//! job's window has room (or the thread is not a worker at all). And the
-//! *request*, in the pool's shared state ([`PublishRequest`]): raised by
-//! thieves, cleared by the owner as it publishes. A thread-local pointer
-//! leads to the current worker's request, so the frame-less `join` is two
-//! thread-local loads, a load of the request and two branches, with no
-//! read-modify-write: the window's edge is crossed often in a recursion
-//! (about one `join` in ten in fib at 2 threads), and a locked instruction
-//! per crossing on a line that thieves poll cost more than it saved
-//! (BENCHMARKS.md). The request is a hint read with relaxed loads: a
-//! request seen late is answered late; every guarantee that needs more goes
-//! through the sleep protocol (`sleep.rs`), not through this flag.
+//! thread-local `bool` the owner keeps as recording joins start and end:
+//! the running job's window has room (or the thread is not a worker at
+//! all). And the *request*, in the pool's shared state
+//! ([`PublishRequest`]): raised by thieves, cleared by the owner as it
+//! publishes. A thread-local pointer leads to the current worker's request,
+//! so the frame-less `join` is two thread-local loads, a load of the
+//! request and two branches, with no read-modify-write: the window's edge
+//! is crossed often in a recursion, and a locked instruction per crossing
+//! on a line that thieves poll cost more than it saved (BENCHMARKS.md). The
+//! request is a hint read with relaxed loads: a request seen late is
+//! answered late; every guarantee that needs more goes through the sleep
+//! protocol (`sleep.rs`), not through this flag.
 //!
 //! A pool's only worker never records (its limit is 0) and nobody asks it
 //! for work, so all its joins are frame-less.
@@ -237,7 +237,7 @@ impl Publication {
     }
 
     /// Removes `join`'s frame (the newest); `true` if it was never
-    /// published, so that its job may be run inline.
+    /// published, so that its job may be run right here.
     #[inline]
     pub(crate) fn take_back(&self, join: &RecordedJoin<'_>) -> bool {
         self.frames.pop(join.frame)

@@ -83,6 +83,10 @@ const SLEEPING_SHIFT: u32 = usize::BITS / 2;
 const ONE_SEARCHING: usize = 1;
 const ONE_SLEEPING: usize = 1 << SLEEPING_SHIFT;
 const HALF_MASK: usize = ONE_SLEEPING - 1;
+/// Added to `counts` when a searcher falls asleep.
+const SEARCHER_TO_SLEEPER: usize = ONE_SLEEPING.wrapping_sub(ONE_SEARCHING);
+/// Added to `counts` when a sleeper is woken (counted as searching at once).
+const SLEEPER_TO_SEARCHER: usize = ONE_SEARCHING.wrapping_sub(ONE_SLEEPING);
 
 /// The most workers a pool may have: each half of `counts` must hold them.
 pub(crate) const MAX_WORKERS: usize = if HALF_MASK > 0xFFFF {
@@ -204,8 +208,7 @@ impl Sleep {
         }
         if let Some(index) = state.sleepers.pop() {
             state.asleep[index] = false;
-            self.counts
-                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
             // Unpark after unlocking: the wakee's first step is to take this
             // lock, and should not find it held by its waker.
             drop(state);
@@ -226,8 +229,7 @@ impl Sleep {
             let woken = std::mem::take(&mut state.sleepers);
             for &index in &woken {
                 state.asleep[index] = false;
-                self.counts
-                    .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+                self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
             }
             woken
         };
@@ -260,8 +262,7 @@ impl Sleep {
             debug_assert!(!state.asleep[index]);
             state.sleepers.push(index);
             state.asleep[index] = true;
-            this.counts
-                .fetch_add(ONE_SLEEPING.wrapping_sub(ONE_SEARCHING), Ordering::SeqCst);
+            this.counts.fetch_add(SEARCHER_TO_SLEEPER, Ordering::SeqCst);
         }
         // Fence S: pairs with fence P in `notify_new_work` (module docs).
         fence(Ordering::SeqCst);
@@ -292,8 +293,113 @@ impl Sleep {
             if let Some(position) = state.sleepers.iter().position(|&i| i == index) {
                 state.sleepers.swap_remove(position);
             }
-            self.counts
-                .fetch_add(ONE_SEARCHING.wrapping_sub(ONE_SLEEPING), Ordering::SeqCst);
+            self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::time::{Duration, Instant};
+
+    fn pack(searchers: usize, sleepers: usize) -> usize {
+        searchers * ONE_SEARCHING + sleepers * ONE_SLEEPING
+    }
+
+    #[test]
+    fn the_two_halves_of_counts_do_not_bleed_into_each_other() {
+        for (searchers, sleepers) in [(1, 0), (MAX_WORKERS, 0), (1, MAX_WORKERS - 1), (3, 7)] {
+            let counts = pack(searchers, sleepers);
+            assert_eq!((searching(counts), sleeping(counts)), (searchers, sleepers));
+            let asleep = counts.wrapping_add(SEARCHER_TO_SLEEPER);
+            assert_eq!(
+                (searching(asleep), sleeping(asleep)),
+                (searchers - 1, sleepers + 1)
+            );
+            let woken = asleep.wrapping_add(SLEEPER_TO_SEARCHER);
+            assert_eq!(woken, counts, "waking undoes falling asleep");
+        }
+    }
+
+    /// A condition that is never met.
+    struct Never;
+
+    impl WakeCondition for Never {
+        fn is_met(&self) -> bool {
+            false
+        }
+        fn prepare_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
+            true
+        }
+        fn end_sleep(&self) {}
+    }
+
+    fn wait_for(what: &str, condition: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !condition() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{what}: timed out"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn new_work_wakes_a_sleeper_and_counts_it_as_searching() {
+        let sleep = Arc::new(Sleep::new(2));
+        let parked = Arc::new(AtomicBool::new(false));
+        let sleeper = {
+            let (sleep, parked) = (Arc::clone(&sleep), Arc::clone(&parked));
+            std::thread::spawn(move || {
+                sleep.start_searching();
+                Sleep::sleep(
+                    &sleep,
+                    0,
+                    &Never,
+                    || false,
+                    || parked.store(true, Ordering::SeqCst),
+                );
+                // Woken: counted as a searcher again.
+                assert_eq!(searching(sleep.counts.load(Ordering::SeqCst)), 1);
+                sleep.stop_searching(|| false);
+            })
+        };
+        wait_for("the sleeper parks", || parked.load(Ordering::SeqCst));
+        assert_eq!(sleep.counts.load(Ordering::SeqCst), pack(0, 1));
+        sleep.notify_new_work();
+        sleeper.join().expect("the sleeper failed");
+        assert_eq!(sleep.counts.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn no_sleeper_is_woken_while_someone_searches() {
+        let sleep = Arc::new(Sleep::new(2));
+        let parked = Arc::new(AtomicBool::new(false));
+        let sleeper = {
+            let (sleep, parked) = (Arc::clone(&sleep), Arc::clone(&parked));
+            std::thread::spawn(move || {
+                sleep.start_searching();
+                Sleep::sleep(
+                    &sleep,
+                    0,
+                    &Never,
+                    || false,
+                    || parked.store(true, Ordering::SeqCst),
+                );
+                sleep.stop_searching(|| false);
+            })
+        };
+        wait_for("the sleeper parks", || parked.load(Ordering::SeqCst));
+        // Another worker searches: a push must leave the sleeper alone.
+        sleep.start_searching();
+        sleep.notify_new_work();
+        assert_eq!(sleep.counts.load(Ordering::SeqCst), pack(1, 1));
+        // The last searcher stopping with work left hands the search over.
+        sleep.stop_searching(|| true);
+        sleeper.join().expect("the sleeper failed");
+        assert_eq!(sleep.counts.load(Ordering::SeqCst), 0);
     }
 }

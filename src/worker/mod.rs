@@ -1,35 +1,24 @@
-//! A worker thread: its own deque and join frames, the order in which it
-//! looks for work, and how it waits.
+//! A worker thread: its own deque and join frames, and the order in which
+//! it looks for work. How it waits is `wait.rs`; its life from start to
+//! exit, the shutdown phase included, is `lifecycle.rs`.
+
+mod lifecycle;
+mod wait;
+
+pub(crate) use lifecycle::main_loop;
 
 use crate::job::JobRef;
-use crate::latch::Latch;
 use crate::metrics::bump;
 use crate::publish::{Publication, RecordedJoin};
 use crate::queue::{LocalQueue, Steal};
 use crate::registry::{Registry, WorkerSlot};
 use crate::rng::XorShift64Star;
-use crate::sleep::Sleep;
-use crate::sync::atomic::Ordering;
-use crate::sync::{Arc, cell_thread_local, hint, thread};
+use crate::sync::{Arc, cell_thread_local, hint};
 use crate::unwind::{self, Payload};
 use std::cell::Cell;
 use std::ptr;
-use std::time::Instant;
 
 cell_thread_local!(static WORKER_THREAD: *const WorkerThread = ptr::null());
-
-/// How long an idle worker spins before it sleeps: rounds of exponential
-/// busy-waiting, then rounds of `yield_now`, each round followed by one more
-/// look for work. About 20-60 µs in all on current machines.
-#[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 7;
-#[cfg(not(loom))]
-const YIELD_ROUNDS: u32 = 16;
-// Under loom, sleep at once: spinning only multiplies the interleavings.
-#[cfg(loom)]
-const SPIN_ROUNDS: u32 = 0;
-#[cfg(loom)]
-const YIELD_ROUNDS: u32 = 0;
 
 /// Every this many looks for work, a worker tries the injector before its
 /// own deque. Otherwise a worker that always has local work (a task that
@@ -140,62 +129,6 @@ impl WorkerThread {
         }
     }
 
-    /// The shutdown phase: runs queued jobs until no worker runs a job and
-    /// no queue holds one. A worker may not leave as soon as *it* finds
-    /// nothing: a job still running elsewhere may queue more work and wait
-    /// for it.
-    ///
-    /// `registry.running` counts the workers not idle in this phase; a
-    /// worker counts itself back in *before* it looks for work. The worker
-    /// that counts itself out last checks the queues: nothing can be queued
-    /// unseen, since every push came from a worker that was counted then,
-    /// and the AcqRel read-modify-writes on `running` carry each push to
-    /// that last check. Empty queues there mean the pool is done.
-    fn finish(&self) {
-        let registry = &*self.registry;
-        let sleep = &registry.sleep;
-        loop {
-            // Counted as running here.
-            self.drain();
-            let mut last = registry.running.fetch_sub(1, Ordering::AcqRel) == 1;
-            loop {
-                if last && !registry.has_work() {
-                    registry.release_workers();
-                    return;
-                }
-                if registry.drained.probe() {
-                    return;
-                }
-                registry.running.fetch_add(1, Ordering::AcqRel);
-                if let Some(job) = self.find_work() {
-                    self.execute(job);
-                    break;
-                }
-                last = registry.running.fetch_sub(1, Ordering::AcqRel) == 1;
-                if !last {
-                    // Others still run: sleep until one of them queues
-                    // work, or the last one closes the pool.
-                    sleep.start_searching();
-                    Sleep::sleep(
-                        sleep,
-                        self.index,
-                        &registry.drained,
-                        || registry.has_work(),
-                        || bump(&self.slot().counters.parks),
-                    );
-                    sleep.stop_searching(|| registry.has_work());
-                }
-            }
-        }
-    }
-
-    /// Runs jobs until no queue has any for this worker.
-    fn drain(&self) {
-        while let Some(job) = self.find_work() {
-            self.execute(job);
-        }
-    }
-
     /// Runs one job taken from a queue, in a frame window of its own above
     /// the frames already open (publish.rs).
     #[inline]
@@ -283,122 +216,6 @@ impl WorkerThread {
                 return None;
             }
         }
-    }
-
-    /// Asks every peer to publish a frame, so that a busy peer wakes this
-    /// worker (through `notify_new_work`) once it has work to share.
-    fn request_publication_everywhere(&self) {
-        for (index, slot) in self.registry.slots().iter().enumerate() {
-            if index != self.index {
-                slot.request_publication();
-            }
-        }
-    }
-
-    /// Runs other work until `latch` is set.
-    #[inline]
-    pub(crate) fn wait_until<L: Latch>(&self, latch: &L) {
-        if !latch.probe() {
-            self.wait_until_cold(latch);
-        }
-    }
-
-    #[cold]
-    fn wait_until_cold<L: Latch>(&self, latch: &L) {
-        // While this worker waits, what it kept private is up for grabs.
-        self.publish_all_frames();
-        while !latch.probe() {
-            if let Some(job) = self.find_work_fairly().or_else(|| self.search(latch)) {
-                self.execute(job);
-            }
-        }
-    }
-
-    /// Searches for work until it finds some (`Some`) or `latch` is set
-    /// (`None`), spinning first, then sleeping (sleep.rs).
-    fn search<L: Latch>(&self, latch: &L) -> Option<JobRef> {
-        let started = Instant::now();
-        let sleep = &self.registry.sleep;
-        sleep.start_searching();
-        let mut round = 0;
-        let found = loop {
-            if latch.probe() {
-                break None;
-            }
-            if let Some(job) = self.find_work() {
-                break Some(job);
-            }
-            if round < SPIN_ROUNDS {
-                for _ in 0..(1 << round) {
-                    hint::spin_loop();
-                }
-            } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
-                thread::yield_now();
-            } else {
-                self.request_publication_everywhere();
-                Sleep::sleep(
-                    sleep,
-                    self.index,
-                    latch,
-                    || self.registry.has_work(),
-                    || bump(&self.slot().counters.parks),
-                );
-                round = 0;
-                continue;
-            }
-            round += 1;
-        };
-        sleep.stop_searching(|| self.registry.has_work());
-        self.slot().counters.record_search(started.elapsed());
-        found
-    }
-}
-
-/// The body of a worker thread.
-pub(crate) fn main_loop(
-    registry: Arc<Registry>,
-    index: usize,
-    deque: LocalQueue<JobRef>,
-    placement: Option<crate::pin::Placement>,
-) {
-    let pinned = placement.is_some_and(|placement| placement.apply());
-    registry.slots()[index].counters.set_pinned(pinned);
-
-    let alone = registry.num_threads() == 1;
-    let worker = WorkerThread {
-        deque,
-        publication: Publication::new(&registry.slots()[index].publish_request, alone),
-        index,
-        rng: XorShift64Star::new(index as u64),
-        looks: Cell::new(0),
-        registry,
-    };
-    let _attached = worker.publication.attach();
-    let _current = CurrentWorker::set(&worker);
-    worker.registry.run_start_handler(index);
-
-    worker.wait_until(&worker.registry.shutting_down);
-    worker.finish();
-    worker.registry.run_exit_handler(index);
-    // The exit handler may have spawned tasks onto this worker's deque.
-    worker.drain();
-}
-
-/// Makes a worker the thread's current one until dropped: also when the
-/// worker unwinds (an internal bug), so that no pointer to its freed state
-/// is left in the thread-local.
-struct CurrentWorker(());
-
-impl CurrentWorker {
-    fn set(worker: &WorkerThread) -> CurrentWorker {
-        WORKER_THREAD.with(|cell| cell.set(worker));
-        CurrentWorker(())
-    }
-}
-
-impl Drop for CurrentWorker {
-    fn drop(&mut self) {
-        WORKER_THREAD.with(|cell| cell.set(ptr::null()));
     }
 }
 

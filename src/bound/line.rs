@@ -1,36 +1,6 @@
-//! Exhaustion control: an optional bound on the tasks submitted from outside
-//! the pool and not yet started, with backpressure.
-//!
-//! Without a bound, a producer faster than the workers queues tasks until
-//! memory runs out. With `max_pending(n)`, at most `n` tasks submitted from
-//! outside the pool (`spawn`, `submit` and their `try_`/`_timeout` forms,
-//! called from a thread that is not one of the pool's workers) are accepted
-//! and not yet started. A slot is taken when such a task is accepted and
-//! given back when a worker starts it.
-//!
-//! Not counted: tasks spawned by the pool's own workers (they go to the
-//! worker's deque and never wait, since a worker waiting for room that only
-//! the workers can make would deadlock the pool), and `install`, `join` and
-//! `scope` called from outside (each blocks its caller until done, so every
-//! outside thread has at most one of them queued).
-//!
-//! Producers that must wait queue up in arrival order; each freed slot goes
-//! to the longest-waiting producer, so no producer starves while others keep
-//! submitting. A thread outside every pool sleeps on a condition variable.
-//!
-//! A worker of *another* pool (a task of pool B submitting to pool A) waits
-//! as it waits for a `join`: it runs its own pool's work meanwhile and sleeps
-//! in its own pool's protocol. Blocking it outright could deadlock two pools
-//! that submit to each other, each worker waiting for room that only the
-//! other pool's blocked workers could make. Such a worker hands its task to
-//! the line, and whoever takes a slot for it also queues the task: the
-//! worker may be running, deeper in its stack, another task that waits in
-//! the same line, and a slot reserved for a producer that cannot queue its
-//! task until that inner wait ends could leave every slot reserved and
-//! nothing queued to free one.
-//!
-//! Without a bound none of this exists: the submission path stays free of
-//! extra atomic read-modify-writes.
+//! The bound's state: the count of pending tasks, and the line of producers
+//! waiting for a slot, served in arrival order (the module docs of
+//! `bound` say why a worker of another pool hands its task over).
 
 use crate::job::JobRef;
 use crate::latch::{Latch, SharedLatch};
@@ -38,100 +8,7 @@ use crate::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, hint, lock};
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
-use std::fmt;
 use std::time::Instant;
-
-/// What [`ThreadPool::spawn`](crate::ThreadPool::spawn) and
-/// [`submit`](crate::ThreadPool::submit) do when the pool already holds
-/// `max_pending` tasks that have not started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FullPolicy {
-    /// Wait until a worker starts one of the pending tasks (backpressure).
-    #[default]
-    Block,
-    /// Run the task on the submitting thread, before returning. This slows
-    /// the producer down by exactly the work it tried to queue.
-    CallerRuns,
-}
-
-/// A task the pool did not accept, handed back to the caller intact.
-///
-/// ```
-/// use pilfer::TrySpawnError;
-/// use std::sync::mpsc;
-///
-/// let pool = pilfer::ThreadPool::builder().num_threads(1).max_pending(1).build().unwrap();
-/// let (release, wait) = mpsc::channel::<()>();
-/// let (started, is_started) = mpsc::channel();
-/// // Occupy the only worker, then fill the single pending slot.
-/// pool.spawn(move || {
-///     started.send(()).unwrap();
-///     wait.recv().unwrap();
-/// });
-/// is_started.recv().unwrap();
-/// pool.try_spawn(|| ()).unwrap();
-/// let (sender, receiver) = mpsc::channel();
-/// match pool.try_spawn(move || sender.send("ran").unwrap()) {
-///     // The same closure comes back: run it here instead.
-///     Err(TrySpawnError::Full(task)) => task(),
-///     other => panic!("expected Full, got {other:?}"),
-/// }
-/// assert_eq!(receiver.recv().unwrap(), "ran");
-/// release.send(()).unwrap();
-/// ```
-pub enum TrySpawnError<F> {
-    /// The pool holds `max_pending` tasks that have not started.
-    Full(F),
-    /// The pool is shutting down and takes no new work from outside.
-    ///
-    /// With today's API a pool only shuts down when its last handle is
-    /// dropped, so a caller holding a `&ThreadPool` never sees this; it is
-    /// here so that callers handle it should shutdown become reachable
-    /// while handles exist.
-    ShutDown(F),
-}
-
-impl<F> TrySpawnError<F> {
-    /// The rejected task.
-    pub fn into_inner(self) -> F {
-        match self {
-            TrySpawnError::Full(task) | TrySpawnError::ShutDown(task) => task,
-        }
-    }
-
-    /// Whether the task was rejected because the pool was full.
-    pub fn is_full(&self) -> bool {
-        matches!(self, TrySpawnError::Full(_))
-    }
-
-    /// Whether the task was rejected because the pool was shutting down.
-    pub fn is_shut_down(&self) -> bool {
-        matches!(self, TrySpawnError::ShutDown(_))
-    }
-}
-
-impl<F> fmt::Debug for TrySpawnError<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySpawnError::Full(_) => f.write_str("Full(..)"),
-            TrySpawnError::ShutDown(_) => f.write_str("ShutDown(..)"),
-        }
-    }
-}
-
-impl<F> fmt::Display for TrySpawnError<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TrySpawnError::Full(_) => {
-                f.write_str("the thread pool already holds its maximum of pending tasks")
-            }
-            TrySpawnError::ShutDown(_) => f.write_str("the thread pool is shutting down"),
-        }
-    }
-}
-
-impl<F> std::error::Error for TrySpawnError<F> {}
 
 /// Rounds of exponential busy-waiting (2^0 .. 2^(n-1) spin hints, a few
 /// microseconds in all) before a producer queues up and sleeps. None under
@@ -205,7 +82,7 @@ impl Bound {
 
     /// Takes a slot if one is free and no producer is waiting for one
     /// (waiting producers are served first).
-    fn try_acquire(&self) -> bool {
+    pub(super) fn try_acquire(&self) -> bool {
         // SeqCst, like the increment in `wait_for_slot`: a producer that
         // sees nobody waiting may take a free slot directly.
         self.waiting.load(Ordering::SeqCst) == 0 && self.take_slot()
@@ -214,7 +91,7 @@ impl Bound {
     /// Busy-waits briefly for a slot: when workers start tasks every few
     /// microseconds one frees up almost at once, and taking it then costs
     /// neither this thread nor the releasing worker a system call.
-    fn spin_for_slot(&self) -> bool {
+    pub(super) fn spin_for_slot(&self) -> bool {
         for round in 0..SPIN_ROUNDS {
             if self.try_acquire() {
                 return true;
@@ -230,7 +107,7 @@ impl Bound {
     /// with the calling thread blocked. Returns whether a slot was taken.
     /// `inject` queues the tasks handed over by producers this call grants
     /// a slot to.
-    fn acquire(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
+    pub(super) fn acquire(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
         self.spin_for_slot() || self.wait_for_slot(deadline, inject)
     }
 
@@ -381,99 +258,69 @@ impl Granted {
     }
 }
 
-/// Who submits a task.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Submitter {
-    /// A worker of the pool itself.
-    OwnWorker,
-    /// A worker of another pool.
-    OtherPoolWorker,
-    /// A thread outside every pool.
-    Outside,
-}
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::Bound;
+    use crate::job::{self, JobRef};
+    use crate::latch::Latch;
+    use std::cell::RefCell;
 
-/// How long a producer outside the pool may wait for room.
-#[derive(Clone, Copy)]
-pub(crate) enum Wait {
-    /// As the pool's `FullPolicy` says (`spawn`, `submit`).
-    Policy,
-    /// Not at all (`try_spawn`, `try_submit`).
-    Never,
-    /// As long as it takes (`spawn_timeout` with a timeout too large to
-    /// represent).
-    Forever,
-    /// Until this instant (`spawn_timeout`, `submit_timeout`).
-    Until(Instant),
-}
-
-/// Where an admitted task goes.
-pub(crate) enum Route {
-    /// Onto the submitting worker's own deque: never counted, never waits.
-    Local,
-    /// Into the injector; `counted` when it holds a slot of the bound.
-    Inject { counted: bool },
-    /// Handed to the line by a worker of another pool, which runs its own
-    /// pool's work until a slot was taken for the task and the task queued
-    /// ([`Bound::hand_to_line`]). The task holds a slot.
-    WaitInLine,
-    /// Run right here by the submitting thread (`FullPolicy::CallerRuns`).
-    CallerRuns,
-}
-
-/// Why a task was not admitted.
-pub(crate) enum Rejected {
-    Full,
-    ShutDown,
-}
-
-impl Rejected {
-    pub(crate) fn with<F>(self, task: F) -> TrySpawnError<F> {
-        match self {
-            Rejected::Full => TrySpawnError::Full(task),
-            Rejected::ShutDown => TrySpawnError::ShutDown(task),
-        }
+    thread_local! {
+        static QUEUED: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     }
-}
 
-/// Admission: decides where a task submitted by `submitter` goes, taking a
-/// slot of `bound` (waiting as `wait` and `policy` allow) when it must.
-/// `closed` pools refuse work from outside. `inject` queues the tasks
-/// handed over by producers that this call grants a slot to.
-pub(crate) fn admit(
-    bound: Option<&Bound>,
-    policy: FullPolicy,
-    closed: bool,
-    submitter: Submitter,
-    wait: Wait,
-    inject: impl Fn(JobRef),
-) -> Result<Route, Rejected> {
-    if submitter == Submitter::OwnWorker {
-        return Ok(Route::Local);
+    /// A task that records `id` when it runs.
+    fn task(id: usize) -> JobRef {
+        let record = move || QUEUED.with(|queued| queued.borrow_mut().push(id));
+        // SAFETY: captures a `usize` only; every task made here is run once,
+        // by `queue` below, as the bound hands it over.
+        unsafe { job::detached_job(record) }
     }
-    if closed {
-        return Err(Rejected::ShutDown);
+
+    /// Stands for injecting a task into the pool: runs it, so that the
+    /// order of `QUEUED` is the order the bound queued them in.
+    fn queue(task: JobRef) {
+        // SAFETY: each task is handed over, and so run, once.
+        unsafe { task.execute() }
     }
-    let Some(bound) = bound else {
-        return Ok(Route::Inject { counted: false });
-    };
-    let admitted = match (wait, policy) {
-        (Wait::Never, _) => bound.try_acquire(),
-        (Wait::Until(deadline), _) => bound.acquire(Some(deadline), inject),
-        (Wait::Forever, _) | (Wait::Policy, FullPolicy::Block) => match submitter {
-            Submitter::OtherPoolWorker if !bound.spin_for_slot() => return Ok(Route::WaitInLine),
-            Submitter::OtherPoolWorker => true,
-            _ => bound.acquire(None, inject),
-        },
-        (Wait::Policy, FullPolicy::CallerRuns) => {
-            if !bound.try_acquire() {
-                return Ok(Route::CallerRuns);
-            }
-            true
-        }
-    };
-    if admitted {
-        Ok(Route::Inject { counted: true })
-    } else {
-        Err(Rejected::Full)
+
+    fn queued() -> Vec<usize> {
+        QUEUED.with(|queued| queued.borrow().clone())
+    }
+
+    #[test]
+    fn freed_slots_go_to_the_line_in_arrival_order() {
+        let bound = Bound::new(1);
+        assert!(bound.try_acquire(), "the only slot is free");
+        let first = bound.hand_to_line(task(1), queue);
+        let second = bound.hand_to_line(task(2), queue);
+        assert!(queued().is_empty(), "no slot was free for either");
+        assert!(!bound.try_acquire(), "producers in line are served first");
+
+        // The task holding the slot starts: its slot goes to the first in
+        // line, whose task is queued before its latch is set.
+        bound.release(queue);
+        assert_eq!(queued(), [1]);
+        assert!(first.latch().probe() && !second.latch().probe());
+        assert_eq!(bound.pending(), 1);
+
+        bound.release(queue);
+        assert_eq!(queued(), [1, 2]);
+        assert!(second.latch().probe());
+
+        bound.release(queue);
+        assert_eq!(bound.pending(), 0);
+        assert!(bound.try_acquire(), "nobody waits: the slot is free again");
+    }
+
+    #[test]
+    fn a_deadline_gives_up_and_leaves_the_line() {
+        let bound = Bound::new(1);
+        assert!(bound.try_acquire());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(5);
+        assert!(!bound.acquire(Some(deadline), queue), "no slot came free");
+        // It left the line: the next freed slot is free for anyone.
+        bound.release(queue);
+        assert!(bound.try_acquire());
     }
 }

@@ -1,0 +1,200 @@
+//! Latches kept alive by their owner rather than by a waiter's stack frame:
+//! shared ones (a `Task`, a place in the bound's line), a pool's shutdown
+//! phases, a scope's count.
+
+use super::{CoreLatch, Latch};
+use crate::sleep::{Sleep, Sleeper};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::cell::UnsafeCell;
+use crate::sync::{Arc, thread};
+
+/// A latch kept alive by shared ownership (a `Task`'s result slot, a
+/// producer's place in the bound's line), which any thread may wait on: a
+/// pool worker sleeps in its pool's protocol, an outside thread parks. The
+/// waiter says how to wake it just before it sleeps, so the setter needs no
+/// target fixed in advance.
+pub(crate) struct SharedLatch {
+    core: CoreLatch,
+    /// Written by the waiter while the state is `UNSET`, taken by the setter
+    /// only after swapping out `SLEEPING`.
+    waiter: UnsafeCell<Option<Waiter>>,
+}
+
+/// Whom a `SharedLatch` wakes.
+enum Waiter {
+    /// A thread outside every pool, parked with `thread::park`.
+    Thread(thread::Thread),
+    /// A pool worker, asleep on its own parker (sleep.rs): a thread unpark
+    /// would not reach it.
+    Worker { sleep: Arc<Sleep>, index: usize },
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Thread(thread) => thread.unpark(),
+            Waiter::Worker { sleep, index } => sleep.wake_worker(index),
+        }
+    }
+}
+
+// SAFETY: `waiter` is accessed under the state protocol above: the waiter
+// writes it only before its Release `UNSET → SLEEPING`, the setter takes it
+// only after its Acquire swap observed `SLEEPING`; the state never returns
+// from `SET`, so the two accesses are ordered.
+unsafe impl Sync for SharedLatch {}
+
+impl SharedLatch {
+    pub(crate) fn new() -> Self {
+        SharedLatch {
+            core: CoreLatch::new(),
+            waiter: UnsafeCell::new(None),
+        }
+    }
+
+    /// Sets the latch and wakes its waiter. Safe: the latch is kept alive by
+    /// the caller's shared ownership, not by the waiter's stack.
+    pub(crate) fn set(&self) {
+        // SAFETY: `self` is a live reference.
+        if unsafe { CoreLatch::set(&self.core) } {
+            // SAFETY: the swap observed SLEEPING, so the waiter finished
+            // writing (Release CAS, paired with the swap's Acquire) and will
+            // not write again: `end_sleep` fails on SET. Only this setter
+            // touches `waiter` from now on.
+            let waiter = self.waiter.with_mut(|waiter| unsafe { (*waiter).take() });
+            if let Some(waiter) = waiter {
+                waiter.wake();
+            }
+        }
+    }
+
+    /// Parks the calling thread (outside every pool) until set.
+    pub(crate) fn wait_blocking(&self) {
+        if self.record_waiter(Waiter::Thread(thread::current())) {
+            self.core.park_until_set();
+        }
+    }
+
+    /// Records whom to wake; `false` if the latch is already set.
+    fn record_waiter(&self, waiter: Waiter) -> bool {
+        if self.core.probe() {
+            return false;
+        }
+        // SAFETY: the state is not SLEEPING (only this waiter moves it
+        // there), so the setter does not touch `waiter` now.
+        self.waiter.with_mut(|slot| unsafe { *slot = Some(waiter) });
+        true
+    }
+}
+
+impl Latch for SharedLatch {
+    fn core(&self) -> &CoreLatch {
+        &self.core
+    }
+
+    /// A worker about to sleep in its pool's protocol.
+    fn start_sleep(&self, sleeper: &Sleeper<'_>) -> bool {
+        let waiter = Waiter::Worker {
+            sleep: Arc::clone(sleeper.sleep),
+            index: sleeper.index,
+        };
+        self.record_waiter(waiter) && self.core.start_sleep()
+    }
+}
+
+/// A latch that every worker of a pool waits on, set once (a phase of the
+/// pool's shutdown). Many waiters share it, so it never enters `SLEEPING`:
+/// whoever sets it wakes every sleeper through the pool's sleep state
+/// (`Sleep::wake_all`), under the lock each sleeper re-checks under.
+pub(crate) struct PoolLatch {
+    core: CoreLatch,
+}
+
+impl PoolLatch {
+    pub(crate) fn new() -> Self {
+        PoolLatch {
+            core: CoreLatch::new(),
+        }
+    }
+
+    /// Sets the latch; the caller then wakes the sleepers.
+    pub(crate) fn set(&self) {
+        // SAFETY: `self` is a live reference. No waiter is ever SLEEPING on
+        // it (`start_sleep` below), so there is nobody to wake here.
+        unsafe { CoreLatch::set(&self.core) };
+    }
+}
+
+impl Latch for PoolLatch {
+    fn core(&self) -> &CoreLatch {
+        &self.core
+    }
+
+    fn start_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
+        !self.probe()
+    }
+
+    fn end_sleep(&self) {}
+}
+
+/// A counter that sets its latch when it drops to zero: a scope waits on it
+/// for its body and every task spawned in it. The waiter (the scope's owner)
+/// and every decrementer run on workers of the same pool.
+pub(crate) struct ScopeLatch {
+    core: CoreLatch,
+    counter: AtomicUsize,
+    sleep: Arc<Sleep>,
+    owner: usize,
+}
+
+impl ScopeLatch {
+    /// A latch with a count of one, waited on by worker `owner` of the pool
+    /// whose sleep state is `sleep`.
+    pub(crate) fn new(sleep: &Arc<Sleep>, owner: usize) -> Self {
+        ScopeLatch {
+            core: CoreLatch::new(),
+            counter: AtomicUsize::new(1),
+            sleep: Arc::clone(sleep),
+            owner,
+        }
+    }
+
+    /// Adds one to the count.
+    #[inline]
+    pub(crate) fn increment(&self) {
+        // Relaxed: the caller holds a count already (it is the scope's body
+        // or one of its tasks), so the counter cannot reach zero meanwhile.
+        self.counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Removes one; the last one sets the latch.
+    ///
+    /// # Safety
+    /// `this` is valid on entry; the caller touches nothing of the latch (or
+    /// what contains it) afterwards.
+    #[inline]
+    pub(crate) unsafe fn decrement(this: *const Self) {
+        // SAFETY: valid on entry. AcqRel: the Release half publishes this
+        // task's writes; the last decrementer's Acquire half gathers every
+        // earlier task's, and the set passes them on to the owner.
+        if unsafe { (*this).counter.fetch_sub(1, Ordering::AcqRel) } != 1 {
+            return;
+        }
+        // SAFETY: still valid (the owner waits for the latch, not the
+        // count); what is needed is read before the swap. The sleep state
+        // outlives it: every decrementer runs on a worker of the scope's
+        // pool (scope tasks are only queued there), which keeps it alive.
+        let (sleep, owner) = unsafe { (&*(*this).sleep as *const Sleep, (*this).owner) };
+        // SAFETY: the core is valid now; nothing of the latch is used after.
+        if unsafe { CoreLatch::set(&(*this).core) } {
+            // SAFETY: see above: the decrementer's pool is alive.
+            unsafe { (*sleep).wake_worker(owner) };
+        }
+    }
+}
+
+impl Latch for ScopeLatch {
+    fn core(&self) -> &CoreLatch {
+        &self.core
+    }
+}

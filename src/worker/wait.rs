@@ -1,0 +1,94 @@
+//! How a worker waits: it runs other work until what it waits for is done,
+//! and when there is none, searches (spinning, then yielding) and sleeps in
+//! its pool's protocol (`sleep.rs`).
+
+use super::WorkerThread;
+use crate::job::JobRef;
+use crate::latch::Latch;
+use crate::metrics::bump;
+use crate::sleep::Sleep;
+use crate::sync::{hint, thread};
+use std::time::Instant;
+
+/// How long an idle worker spins before it sleeps: rounds of exponential
+/// busy-waiting, then rounds of `yield_now`, each round followed by one more
+/// look for work. About 20-60 µs in all on current machines.
+#[cfg(not(loom))]
+const SPIN_ROUNDS: u32 = 7;
+#[cfg(not(loom))]
+const YIELD_ROUNDS: u32 = 16;
+// Under loom, sleep at once: spinning only multiplies the interleavings.
+#[cfg(loom)]
+const SPIN_ROUNDS: u32 = 0;
+#[cfg(loom)]
+const YIELD_ROUNDS: u32 = 0;
+
+impl WorkerThread {
+    /// Asks every peer to publish a frame, so that a busy peer wakes this
+    /// worker (through `notify_new_work`) once it has work to share.
+    fn request_publication_everywhere(&self) {
+        for (index, slot) in self.registry.slots().iter().enumerate() {
+            if index != self.index {
+                slot.request_publication();
+            }
+        }
+    }
+
+    /// Runs other work until `latch` is set.
+    #[inline]
+    pub(crate) fn wait_until<L: Latch>(&self, latch: &L) {
+        if !latch.probe() {
+            self.wait_until_cold(latch);
+        }
+    }
+
+    #[cold]
+    fn wait_until_cold<L: Latch>(&self, latch: &L) {
+        // While this worker waits, what it kept private is up for grabs.
+        self.publish_all_frames();
+        while !latch.probe() {
+            if let Some(job) = self.find_work_fairly().or_else(|| self.search(latch)) {
+                self.execute(job);
+            }
+        }
+    }
+
+    /// Searches for work until it finds some (`Some`) or `latch` is set
+    /// (`None`), spinning first, then sleeping (sleep.rs).
+    fn search<L: Latch>(&self, latch: &L) -> Option<JobRef> {
+        let started = Instant::now();
+        let sleep = &self.registry.sleep;
+        sleep.start_searching();
+        let mut round = 0;
+        let found = loop {
+            if latch.probe() {
+                break None;
+            }
+            if let Some(job) = self.find_work() {
+                break Some(job);
+            }
+            if round < SPIN_ROUNDS {
+                for _ in 0..(1 << round) {
+                    hint::spin_loop();
+                }
+            } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
+                thread::yield_now();
+            } else {
+                self.request_publication_everywhere();
+                Sleep::sleep(
+                    sleep,
+                    self.index,
+                    latch,
+                    || self.registry.has_work(),
+                    || bump(&self.slot().counters.parks),
+                );
+                round = 0;
+                continue;
+            }
+            round += 1;
+        };
+        sleep.stop_searching(|| self.registry.has_work());
+        self.slot().counters.record_search(started.elapsed());
+        found
+    }
+}

@@ -1,0 +1,127 @@
+//! The crate's modules form layers (ARCHITECTURE.md): a module uses only
+//! modules of lower layers, so the import graph has no cycle and a reader
+//! can learn the crate bottom-up. This test reads `src/` and fails on any
+//! reference (`crate::name`, outside comments) that points sideways or up.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+/// Lowest first. Keep in step with ARCHITECTURE.md's code map.
+const LAYERS: &[&[&str]] = &[
+    &["sync", "unwind", "rng"],
+    &["metrics", "parker", "pin", "queue"],
+    &["sleep"],
+    &["latch"],
+    &["job"],
+    &["frames", "bound"],
+    &["publish", "config"],
+    &["registry"],
+    &["worker"],
+    &["install", "start", "task"],
+    &["global"],
+    &["join", "scope", "spawn"],
+    &["pool"],
+    &["builder"],
+    &["lib", "compile_fail"],
+];
+
+/// The source of each top-level module: `src/name.rs`, or every file of
+/// `src/name/`.
+fn modules() -> BTreeMap<String, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut modules = BTreeMap::new();
+    for entry in fs::read_dir(&src).expect("reading src/") {
+        let path = entry.expect("an entry of src/").path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = if path.is_dir() {
+            let mut text = String::new();
+            for file in fs::read_dir(&path).expect("reading a module directory") {
+                let file = file.expect("a module file").path();
+                text += &fs::read_to_string(&file).expect("reading a module file");
+            }
+            text
+        } else {
+            fs::read_to_string(&path).expect("reading a module")
+        };
+        modules.insert(name, text);
+    }
+    modules
+}
+
+/// The top-level modules `text` refers to through `crate::`, outside
+/// comments.
+fn references(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                let end = group.find('}').unwrap_or(group.len());
+                for item in group[..end].split(',') {
+                    found.push(leading_ident(item.trim()));
+                }
+            } else {
+                found.push(leading_ident(rest));
+            }
+        }
+    }
+    found.retain(|name| !name.is_empty());
+    found
+}
+
+fn leading_ident(text: &str) -> String {
+    text.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+#[test]
+fn every_module_has_a_layer() {
+    for module in modules().keys() {
+        assert!(
+            layer_of(module).is_some(),
+            "src/{module}: add it to LAYERS here and to ARCHITECTURE.md"
+        );
+    }
+}
+
+#[test]
+fn modules_only_use_lower_layers() {
+    let modules = modules();
+    let mut wrong = Vec::new();
+    for (module, text) in &modules {
+        let Some(layer) = layer_of(module) else {
+            continue;
+        };
+        for used in references(text) {
+            if used == *module || !modules.contains_key(&used) {
+                continue;
+            }
+            match layer_of(&used) {
+                Some(used_layer) if used_layer < layer => {}
+                _ => wrong.push(format!("{module} uses {used}")),
+            }
+        }
+    }
+    wrong.sort();
+    wrong.dedup();
+    assert!(
+        wrong.is_empty(),
+        "modules reaching sideways or up the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn references_are_found() {
+    let text =
+        "use crate::sync::Arc;\nuse crate::{job, latch::Latch};\n// crate::pool in a comment\n";
+    assert_eq!(references(text), ["sync", "job", "latch"]);
+}
