@@ -1,7 +1,7 @@
 //! The state a pool's workers share: the queues, the sleep protocol, the
 //! per-worker slots, the shutdown phases, and the handlers. Only state and
 //! the operations on it: starting workers is `start.rs`, what a worker does
-//! is `worker.rs`.
+//! is `worker/`.
 
 use crate::bound::{Bound, FullPolicy};
 use crate::config::{LifecycleHandler, PanicHandler, PoolConfig};
@@ -21,21 +21,21 @@ use crossbeam_utils::CachePadded;
 pub(crate) struct Registry {
     slots: Box<[WorkerSlot]>,
     injector: GlobalQueue<JobRef>,
-    /// Shared with latches that wake this pool's workers (latch.rs).
+    /// Shared with latches that wake this pool's workers (latch/).
     pub(crate) sleep: Arc<Sleep>,
     /// Set when the pool starts shutting down: workers run what is queued,
     /// then wait for `drained`.
     pub(crate) shutting_down: PoolLatch,
     /// Set once no job runs or is queued during shutdown: workers exit.
     pub(crate) drained: PoolLatch,
-    /// Workers not (yet) idle in the shutdown phase (worker.rs, `finish`).
+    /// Workers not (yet) idle in the shutdown phase (worker/lifecycle.rs, `finish`).
     pub(crate) running: AtomicUsize,
     start_handler: Option<LifecycleHandler>,
     exit_handler: Option<LifecycleHandler>,
     panic_handler: Option<PanicHandler>,
     /// Panics of detached tasks (`spawn`).
     detached_panics: AtomicU64,
-    /// The bound on pending tasks from outside, if any (bound.rs).
+    /// The bound on pending tasks from outside, if any (bound/).
     bound: Option<Bound>,
     full_policy: FullPolicy,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
@@ -160,7 +160,7 @@ impl Registry {
     }
 
     /// Shutting down, every worker is idle and nothing is queued: let them
-    /// all exit (worker.rs, `finish`).
+    /// all exit (worker/lifecycle.rs, `finish`).
     pub(crate) fn release_workers(&self) {
         self.drained.set();
         self.sleep.wake_all();

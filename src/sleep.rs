@@ -67,7 +67,7 @@
 //!   argument applies to the last one, whose decrement is later still.
 //!
 //! A latch set while its waiter falls asleep is covered by the latch's own
-//! compare-exchange (see `latch.rs`): the setter either sees `SLEEPING` and
+//! compare-exchange (see `latch/`): the setter either sees `SLEEPING` and
 //! unparks, or the waiter sees `SET` and does not park. An unpark that
 //! arrives before the park makes the park return at once.
 //!
@@ -106,7 +106,7 @@ fn sleeping(counts: usize) -> usize {
 }
 
 /// What a worker sleeps until: besides new work, a condition (in practice a
-/// latch, `latch.rs`) that whoever meets it signals.
+/// latch, `latch/`) that whoever meets it signals.
 pub(crate) trait WakeCondition {
     /// Whether the condition is met (an Acquire load).
     fn is_met(&self) -> bool;

@@ -1,5 +1,5 @@
 //! Detached work: `spawn` (fire and forget) and `submit` (with a `Task`),
-//! and their admission under the bound on pending tasks (bound.rs).
+//! and their admission under the bound on pending tasks (bound/).
 
 pub(crate) use crate::bound::Wait;
 use crate::bound::{self, Rejected, Route, Submitter, TrySpawnError};
@@ -11,7 +11,7 @@ use crate::unwind;
 use crate::worker::{self, WorkerThread};
 use std::ptr;
 
-/// Decides where a task submitted from this thread goes (bound.rs), with
+/// Decides where a task submitted from this thread goes (bound/), with
 /// the worker of this thread, if any.
 fn admit(
     registry: &Registry,

@@ -551,7 +551,7 @@ fn block_policy_blocks_and_resumes() {
 }
 
 /// Producers blocked on a full pool get the freed slots in the order they
-/// arrived (bound.rs: "each freed slot goes to the longest-waiting
+/// arrived (bound/: "each freed slot goes to the longest-waiting
 /// producer"). With one worker and a bound of one, each task must start
 /// before the next producer is let in, so the run order is the grant order.
 #[cfg(target_os = "linux")]
@@ -986,7 +986,7 @@ fn a_worker_of_another_pool_runs_its_own_work_while_waiting_for_room() {
 
 /// One worker of another pool waiting in line twice, the second wait nested
 /// in a task it ran during the first: the slot freed for the outer wait
-/// must not sit reserved while only the inner wait can proceed (bound.rs:
+/// must not sit reserved while only the inner wait can proceed (bound/:
 /// the granter queues a waiting worker's task itself).
 #[test]
 fn nested_waits_of_a_worker_of_another_pool_both_get_through() {
