@@ -131,7 +131,8 @@ fn task_handle_gets_panic() {
     model(|| {
         let pool = pool(1);
         let task = pool.submit(|| -> u32 { panic!("boom") });
-        let payload = task.join().expect_err("the panic must reach the handle");
+        let error = task.join().expect_err("the panic must reach the handle");
+        let payload = error.into_panic();
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
     });
 }
@@ -356,5 +357,104 @@ fn shutdown_waits_for_work_queued_by_a_running_task() {
         }
         drop(pool);
         assert_eq!(seen.load(Ordering::Relaxed), 1);
+    });
+}
+
+/// A gate a task waits at until the model opens it.
+type Gate = Arc<(loom::sync::Mutex<bool>, loom::sync::Condvar)>;
+
+fn gate() -> Gate {
+    Arc::new((loom::sync::Mutex::new(false), loom::sync::Condvar::new()))
+}
+
+fn wait_at(gate: &Gate) {
+    let (open, condvar) = &**gate;
+    let mut open = open.lock().unwrap();
+    while !*open {
+        open = condvar.wait(open).unwrap();
+    }
+}
+
+fn open(gate: &Gate) {
+    let (open, condvar) = &**gate;
+    *open.lock().unwrap() = true;
+    condvar.notify_all();
+}
+
+#[test]
+fn abort_racing_the_start_settles_the_task_once() {
+    model(|| {
+        let pool = Arc::new(pool(1));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let task = Arc::new({
+            let ran = ran.clone();
+            pool.submit(move || {
+                ran.fetch_add(1, Ordering::Relaxed);
+                5
+            })
+        });
+        let aborter = {
+            let task = task.clone();
+            loom::thread::spawn(move || task.abort())
+        };
+        let aborted = aborter.join().unwrap();
+        let task = Arc::try_unwrap(task).ok().expect("the aborter is done");
+        let outcome = task.join();
+        drop(pool);
+        // Exactly one of "ran" and "cancelled", and `abort` says which.
+        match outcome {
+            Ok(5) => assert!(!aborted && ran.load(Ordering::Relaxed) == 1),
+            Err(error) => {
+                assert!(error.is_cancelled() && aborted);
+                assert_eq!(ran.load(Ordering::Relaxed), 0);
+            }
+            Ok(other) => panic!("joined {other}"),
+        }
+    });
+}
+
+#[test]
+fn a_task_awaited_from_outside_wakes_its_waker() {
+    model(|| {
+        let pool = pool(1);
+        let task = pool.submit(|| 7);
+        assert_eq!(loom::future::block_on(task).unwrap(), 7);
+        drop(pool);
+    });
+}
+
+#[test]
+fn close_refuses_a_producer_blocked_on_the_bound() {
+    model(|| {
+        silence_panics();
+        let pool = Arc::new(bounded_pool());
+        let release = gate();
+        let started = gate();
+        {
+            // Occupies the only worker until released.
+            let (release, started) = (release.clone(), started.clone());
+            pool.spawn(move || {
+                open(&started);
+                wait_at(&release);
+            });
+        }
+        wait_at(&started);
+        // Fills the bound: it cannot start while the worker is busy.
+        pool.spawn(|| ());
+        let producer = {
+            let pool = pool.clone();
+            loom::thread::spawn(move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.spawn(|| ())))
+            })
+        };
+        pool.close();
+        // No slot can free up before the release below: the producer gets
+        // through only by being refused.
+        assert!(
+            producer.join().unwrap().is_err(),
+            "spawn on a closed pool panics"
+        );
+        open(&release);
+        drop(Arc::try_unwrap(pool).ok().expect("the producer is done"));
     });
 }

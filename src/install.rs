@@ -10,6 +10,10 @@ use crate::worker::WorkerThread;
 use std::ptr;
 
 /// Runs `op` on a worker of `registry`'s pool and returns its result.
+///
+/// # Panics
+///
+/// From outside the pool, if it is closed (`ThreadPool::close`).
 #[inline]
 pub(crate) fn on_worker<OP, R>(registry: &Registry, op: OP) -> R
 where
@@ -30,6 +34,7 @@ where
     OP: FnOnce(&WorkerThread) -> R + Send,
     R: Send,
 {
+    refuse_if_closed(registry);
     let job = StackJob::new(
         || op(WorkerThread::current().expect("pilfer: injected job ran off-pool")),
         ThreadLatch::for_current_thread(),
@@ -49,6 +54,7 @@ where
     OP: FnOnce(&WorkerThread) -> R + Send,
     R: Send,
 {
+    refuse_if_closed(registry);
     let latch = CrossPoolLatch::new(&current.registry().sleep, current.index());
     let job = StackJob::new(
         || op(WorkerThread::current().expect("pilfer: injected job ran off-pool")),
@@ -59,4 +65,16 @@ where
     registry.inject(unsafe { job.as_job_ref() });
     current.wait_until(&job.latch);
     job.into_result()
+}
+
+/// Work from outside a closed pool is refused; these calls block their
+/// caller for a result, so the refusal is a panic.
+#[track_caller]
+fn refuse_if_closed(registry: &Registry) {
+    if registry.is_closed() {
+        panic!(
+            "pilfer: install, join or scope on a closed pool (ThreadPool::close or \
+             shutdown): it refuses work from outside"
+        );
+    }
 }

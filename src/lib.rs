@@ -91,6 +91,7 @@ mod queue;
 mod registry;
 mod rng;
 mod scope;
+mod shutdown;
 mod sleep;
 mod spawn;
 mod start;
@@ -107,7 +108,7 @@ pub use metrics::{Metrics, SEARCH_BUCKET_BOUNDS, WorkerMetrics};
 pub use pool::ThreadPool;
 pub use scope::{Scope, scope};
 pub use spawn::spawn;
-pub use task::Task;
+pub use task::{Task, TaskError};
 
 /// The index of the current thread in its pool (`0..num_threads`), or
 /// `None` outside every pool.

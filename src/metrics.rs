@@ -93,6 +93,7 @@ fn add(counter: &AtomicU64, amount: u64) {
 pub struct Metrics {
     workers: Vec<WorkerMetrics>,
     detached_panics: u64,
+    cancelled: u64,
 }
 
 /// One worker's counters in a [`Metrics`] snapshot.
@@ -133,6 +134,7 @@ impl Metrics {
     pub(crate) fn collect<'a>(
         counters: impl Iterator<Item = &'a WorkerCounters>,
         detached_panics: u64,
+        cancelled: u64,
     ) -> Metrics {
         let workers = counters
             .enumerate()
@@ -152,6 +154,7 @@ impl Metrics {
         Metrics {
             workers,
             detached_panics,
+            cancelled,
         }
     }
 
@@ -218,6 +221,13 @@ impl Metrics {
     /// Panics of detached tasks (`spawn`), and of start or exit handlers.
     pub fn detached_panics(&self) -> u64 {
         self.detached_panics
+    }
+
+    /// Tasks that will never run: cancelled by
+    /// [`Task::abort`](crate::Task::abort), or discarded by
+    /// [`ThreadPool::shutdown_now`](crate::ThreadPool::shutdown_now).
+    pub fn cancelled(&self) -> u64 {
+        self.cancelled
     }
 
     /// Per-worker counters, indexed by worker.

@@ -49,6 +49,8 @@ pub(crate) struct CorePlan {
     cores: Vec<CoreId>,
     /// If the pool is pinned: the position in `cores` of each worker's core.
     pinned: Option<Vec<usize>>,
+    /// Whether the pool's cores were given back (`release`).
+    released: process::Mutex<bool>,
 }
 
 impl CorePlan {
@@ -61,7 +63,11 @@ impl CorePlan {
         } else {
             None
         };
-        CorePlan { cores, pinned }
+        CorePlan {
+            cores,
+            pinned,
+            released: process::Mutex::new(false),
+        }
     }
 
     /// The placement of worker `index` (`None`: nothing to do).
@@ -76,14 +82,29 @@ impl CorePlan {
     }
 }
 
-impl Drop for CorePlan {
-    fn drop(&mut self) {
+impl CorePlan {
+    /// Gives the pool's cores back (its workers have exited); once, however
+    /// often it is called.
+    pub(crate) fn release(&self) {
+        let mut released = self
+            .released
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if std::mem::replace(&mut *released, true) {
+            return;
+        }
         if let Some(positions) = &self.pinned {
             let mut held = HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             for &position in positions {
                 held[position] = false;
             }
         }
+    }
+}
+
+impl Drop for CorePlan {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

@@ -9,7 +9,6 @@ use crate::scope::{Scope, scope_on};
 use crate::spawn::{Wait, spawn_in, submit_in, try_spawn_in, try_submit_in};
 use crate::sync::Arc;
 use crate::task::Task;
-use crate::worker::WorkerThread;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,9 @@ use std::time::{Duration, Instant};
 /// workers. Dropped on a worker thread (of this pool or another), it returns
 /// without waiting, since the pool's workers could be waiting on that very
 /// thread; they still run every accepted task, then exit.
+/// [`close`](ThreadPool::close), [`shutdown_timeout`](ThreadPool::shutdown_timeout)
+/// and [`shutdown_now`](ThreadPool::shutdown_now) end its life in other
+/// ways.
 ///
 /// ```
 /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
@@ -50,6 +52,14 @@ impl ThreadPool {
     /// that waits for room keeps running its own pool's work meanwhile, so
     /// pools that submit to each other do not deadlock.
     ///
+    /// # Panics
+    ///
+    /// Called from outside the pool once it is closed
+    /// ([`close`](ThreadPool::close), or a shutdown begun), including while
+    /// waiting here for room: use [`try_spawn`](ThreadPool::try_spawn) or
+    /// [`spawn_timeout`](ThreadPool::spawn_timeout) to get the closure back
+    /// instead.
+    ///
     /// ```
     /// use std::sync::mpsc;
     ///
@@ -74,6 +84,10 @@ impl ThreadPool {
     /// Queues `func` and returns a [`Task`] to wait for its result. A full
     /// bounded pool is handled as in [`spawn`](ThreadPool::spawn); under
     /// `CallerRuns` the returned task is already finished.
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](ThreadPool::spawn): called from outside a closed pool.
     ///
     /// ```
     /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
@@ -125,7 +139,8 @@ impl ThreadPool {
     /// its pool's work meanwhile (unlike in [`spawn`](ThreadPool::spawn)),
     /// for at most `timeout`. A `timeout` too large to represent as an
     /// instant waits as long as it takes, as `spawn` under `Block` does
-    /// (a worker of another pool then runs its pool's work meanwhile).
+    /// (a worker of another pool then runs its pool's work meanwhile, and,
+    /// like `spawn`, panics if the pool is closed while it waits).
     pub fn spawn_timeout<F>(&self, func: F, timeout: Duration) -> Result<(), TrySpawnError<F>>
     where
         F: FnOnce() + Send + 'static,
@@ -176,6 +191,13 @@ impl ThreadPool {
     /// Called from a worker of another pool, that worker keeps running its
     /// own pool's work while it waits, so pools may nest without deadlock.
     ///
+    /// # Panics
+    ///
+    /// Called from outside the pool once it is closed
+    /// ([`close`](ThreadPool::close)); and, after `op` ran, with `op`'s
+    /// panic. The same holds for [`join`](ThreadPool::join) and
+    /// [`scope`](ThreadPool::scope).
+    ///
     /// ```
     /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
     /// let index = pool.install(|| pilfer::current_worker_index());
@@ -191,6 +213,11 @@ impl ThreadPool {
 
     /// Runs `a` and `b` on this pool, potentially in parallel; see
     /// [`join`](crate::join).
+    ///
+    /// # Panics
+    ///
+    /// As [`install`](ThreadPool::install): from outside a closed pool, and
+    /// with a panic of `a` or `b`.
     pub fn join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
     where
         A: FnOnce() -> RA + Send,
@@ -205,6 +232,11 @@ impl ThreadPool {
     /// borrow from the caller's stack; returns once every task spawned in it
     /// (transitively) has finished. A panic in the body or a task is
     /// re-raised after that.
+    ///
+    /// # Panics
+    ///
+    /// As [`install`](ThreadPool::install): from outside a closed pool, and
+    /// with a panic of the body or a task.
     ///
     /// ```
     /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
@@ -233,13 +265,6 @@ impl ThreadPool {
     pub fn metrics(&self) -> Metrics {
         self.registry.metrics()
     }
-
-    /// Stops taking work, runs every task already accepted, and joins the
-    /// workers; dropping the pool does the same. Called on a worker thread,
-    /// it does not wait (see [`ThreadPool`]).
-    pub fn shutdown(self) {
-        drop(self);
-    }
 }
 
 /// A wait of `timeout` from now; one too large to represent as an instant
@@ -248,22 +273,6 @@ fn wait_for(timeout: Duration) -> Wait {
     match Instant::now().checked_add(timeout) {
         Some(deadline) => Wait::Until(deadline),
         None => Wait::Forever,
-    }
-}
-
-impl Drop for ThreadPool {
-    fn drop(&mut self) {
-        self.registry.begin_shutdown();
-        if WorkerThread::current().is_some() {
-            // Dropped by a task on a worker (of this pool or any other):
-            // waiting here for this pool's workers could wait on this very
-            // thread, since one of them may be blocked on a job this thread
-            // is running (a peer waiting for a stolen `join` half, or an
-            // `install` into another pool whose worker is dropping us). The
-            // workers still run every queued task, then exit on their own.
-            return;
-        }
-        self.registry.join_threads();
     }
 }
 

@@ -6,17 +6,18 @@
 use crate::bound::{Bound, FullPolicy};
 use crate::config::{LifecycleHandler, PanicHandler, PoolConfig};
 use crate::job::JobRef;
-use crate::latch::{Latch, PoolLatch};
+use crate::latch::PoolLatch;
 use crate::metrics::{Metrics, WorkerCounters};
 use crate::pin::{CorePlan, Placement};
 use crate::publish::PublishRequest;
 use crate::queue::{GlobalQueue, StealQueue};
 use crate::sleep::Sleep;
-use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::counter::AtomicU64;
-use crate::sync::{Arc, Mutex, lock, thread};
+use crate::sync::{Arc, Condvar, Mutex, lock, thread};
 use crate::unwind::{self, Payload};
 use crossbeam_utils::CachePadded;
+use std::time::Instant;
 
 pub(crate) struct Registry {
     slots: Box<[WorkerSlot]>,
@@ -30,6 +31,20 @@ pub(crate) struct Registry {
     pub(crate) drained: PoolLatch,
     /// Workers not (yet) idle in the shutdown phase (worker/lifecycle.rs, `finish`).
     pub(crate) running: AtomicUsize,
+    /// Set by `ThreadPool::close` and when shutdown begins: work from
+    /// outside the pool is refused.
+    closed: AtomicBool,
+    /// Set by `ThreadPool::shutdown_now`: workers drop the tasks from
+    /// outside that they find, instead of running them.
+    discarding: AtomicBool,
+    /// Tasks cancelled (`Task::abort`) or discarded (`shutdown_now`).
+    cancelled: AtomicU64,
+    /// Tasks discarded by `shutdown_now`.
+    discarded: AtomicU64,
+    /// How many workers have left their thread's main function, for
+    /// `shutdown_timeout` to wait on (with `exits`).
+    exited: Mutex<usize>,
+    exits: Condvar,
     start_handler: Option<LifecycleHandler>,
     exit_handler: Option<LifecycleHandler>,
     panic_handler: Option<PanicHandler>,
@@ -39,7 +54,8 @@ pub(crate) struct Registry {
     bound: Option<Bound>,
     full_policy: FullPolicy,
     threads: Mutex<Vec<thread::JoinHandle<()>>>,
-    /// Where the workers run; holds their cores until the pool is gone.
+    /// Where the workers run; holds their cores until the last worker
+    /// exits.
     cores: CorePlan,
 }
 
@@ -83,6 +99,12 @@ impl Registry {
             shutting_down: PoolLatch::new(),
             drained: PoolLatch::new(),
             running: AtomicUsize::new(num_threads),
+            closed: AtomicBool::new(false),
+            discarding: AtomicBool::new(false),
+            cancelled: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
+            exited: Mutex::new(0),
+            exits: Condvar::new(),
             start_handler: config.start_handler.take(),
             exit_handler: config.exit_handler.take(),
             panic_handler: config.panic_handler.take(),
@@ -149,14 +171,79 @@ impl Registry {
         !self.injector.is_empty() || self.slots.iter().any(|slot| !slot.stealer.is_empty())
     }
 
-    /// Starts shutting down: workers finish every queued job, then exit.
+    /// Refuses work from outside from now on; producers waiting for room
+    /// are woken and refused too (bound/).
+    pub(crate) fn close(&self) {
+        // Release: pairs with the Acquire in `is_closed`.
+        self.closed.store(true, Ordering::Release);
+        if let Some(bound) = &self.bound {
+            bound.close();
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// From now on, workers drop the tasks from outside that have not
+    /// started (`shutdown_now`).
+    pub(crate) fn start_discarding(&self) {
+        // Release: pairs with the Acquire in `is_discarding`.
+        self.discarding.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_discarding(&self) -> bool {
+        self.discarding.load(Ordering::Acquire)
+    }
+
+    /// A task was cancelled; `discarded` if by `shutdown_now`.
+    pub(crate) fn count_cancelled(&self, discarded: bool) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
+        if discarded {
+            self.discarded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Tasks discarded by `shutdown_now` so far.
+    pub(crate) fn discarded(&self) -> usize {
+        self.discarded.load(Ordering::Relaxed) as usize
+    }
+
+    /// Starts shutting down (closing the pool first): workers finish every
+    /// queued job, then exit.
     pub(crate) fn begin_shutdown(&self) {
+        self.close();
         self.shutting_down.set();
         self.sleep.wake_all();
     }
 
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.probe()
+    /// A worker is leaving its thread's main function: the last one gives
+    /// the pool's cores back and tells whoever waits for the exits.
+    pub(crate) fn worker_exited(&self) {
+        let mut exited = lock(&self.exited);
+        *exited += 1;
+        if *exited == self.num_threads() {
+            self.cores.release();
+            self.exits.notify_all();
+        }
+    }
+
+    /// Waits until every worker has exited, at most until `deadline`;
+    /// returns whether they all have.
+    pub(crate) fn wait_for_exits(&self, deadline: Instant) -> bool {
+        let mut exited = lock(&self.exited);
+        while *exited < self.num_threads() {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            exited = self
+                .exits
+                .wait_timeout(exited, deadline - now)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        true
     }
 
     /// Shutting down, every worker is idle and nothing is queued: let them
@@ -214,6 +301,7 @@ impl Registry {
         Metrics::collect(
             self.slots.iter().map(|slot| &*slot.counters),
             self.detached_panics.load(Ordering::Relaxed),
+            self.cancelled.load(Ordering::Relaxed),
         )
     }
 }

@@ -1,12 +1,15 @@
-//! Detached work: `spawn` (fire and forget) and `submit` (with a `Task`),
-//! and their admission under the bound on pending tasks (bound/).
+//! Detached work: `spawn` (fire and forget) and `submit` (with a `Task`):
+//! admission under the bound (bound/), the jobs they queue, a counted
+//! task's slot given back as it starts, where their panics go, and what a
+//! closed or discarding pool does with them.
 
 pub(crate) use crate::bound::Wait;
 use crate::bound::{self, Rejected, Route, Submitter, TrySpawnError};
 use crate::global;
-use crate::job;
+use crate::job::{self, JobRef};
 use crate::registry::Registry;
-use crate::task::{self, Task};
+use crate::sync::Arc;
+use crate::task::{self, Origin, Task};
 use crate::unwind;
 use crate::worker::{self, WorkerThread};
 use std::ptr;
@@ -26,7 +29,7 @@ fn admit(
     let route = bound::admit(
         registry.bound(),
         registry.full_policy(),
-        registry.is_shutting_down(),
+        registry.is_closed(),
         submitter,
         wait,
         |job| registry.inject(job),
@@ -34,32 +37,89 @@ fn admit(
     Ok((route, worker))
 }
 
+/// The pool was closed while the producer waited for room (`WaitInLine`):
+/// its closure was dropped.
+struct Refused;
+
 /// Queues `runner` (a closure that does not unwind) along `route`;
-/// `worker` is the calling thread's, if it is one.
-fn dispatch<F>(registry: &Registry, route: Route, worker: Option<&WorkerThread>, runner: F)
+/// `worker` is the calling thread's, if it is one. `gives_slot_back`: the
+/// runner gives its slot of the bound back itself (a task's cell), so it is
+/// not wrapped to do so.
+fn dispatch<F>(
+    registry: &Registry,
+    route: Route,
+    worker: Option<&WorkerThread>,
+    runner: F,
+    gives_slot_back: bool,
+) -> Result<(), Refused>
 where
     F: FnOnce() + Send + 'static,
 {
     match (route, worker) {
         (Route::Local, Some(worker)) => worker.push(into_job(runner)),
-        (Route::Inject { counted: false }, _) => registry.inject(into_job(runner)),
-        (Route::Inject { counted: true }, _) => registry.inject(counted_job(runner)),
+        (Route::Inject { counted }, _) => {
+            let job = if counted && !gives_slot_back {
+                counted_job(runner)
+            } else {
+                into_job(runner)
+            };
+            registry.inject(job);
+        }
         (Route::WaitInLine, Some(worker)) => {
-            let bound = registry
-                .bound()
-                .expect("waiting in line for a bound that does not exist");
-            let granted = bound.hand_to_line(counted_job(runner), |job| registry.inject(job));
-            worker.wait_until(granted.latch());
+            return wait_in_line(registry, worker, runner, gives_slot_back);
         }
         (Route::CallerRuns, _) => runner(),
         (Route::Local | Route::WaitInLine, None) => {
             unreachable!("pilfer: a worker-only route for a thread outside every pool")
         }
     }
+    Ok(())
+}
+
+/// A worker of another pool hands `runner` to the bound's line and runs its
+/// own pool's work until it is queued, or refused because the pool was
+/// closed (then the runner is dropped here).
+#[cold]
+fn wait_in_line<F>(
+    registry: &Registry,
+    worker: &WorkerThread,
+    runner: F,
+    gives_slot_back: bool,
+) -> Result<(), Refused>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let bound = registry
+        .bound()
+        .expect("pilfer: waiting in line for a bound that does not exist");
+    let make_job = |ticket: bound::Ticket| {
+        into_job(move || {
+            if ticket.is_refused() {
+                worker::drop_reporting(runner);
+                return;
+            }
+            if !gives_slot_back {
+                release_slot();
+            }
+            runner();
+        })
+    };
+    let ticket = bound.hand_to_line(make_job, |job| registry.inject(job));
+    worker.wait_until(ticket.latch());
+    match ticket.take_returned() {
+        Some(job) => {
+            // SAFETY: the job was made above and given back unqueued: this
+            // is its one execution, and seeing the ticket refused it only
+            // drops what it carries.
+            unsafe { job.execute() };
+            Err(Refused)
+        }
+        None => Ok(()),
+    }
 }
 
 /// The job of a task that holds a slot of the bound, given back as it starts.
-fn counted_job<F>(runner: F) -> crate::job::JobRef
+fn counted_job<F>(runner: F) -> JobRef
 where
     F: FnOnce() + Send + 'static,
 {
@@ -77,7 +137,7 @@ fn run_here<F: FnOnce()>(registry: &Registry, func: F) {
     }
 }
 
-fn into_job<F>(runner: F) -> crate::job::JobRef
+fn into_job<F>(runner: F) -> JobRef
 where
     F: FnOnce() + Send + 'static,
 {
@@ -93,12 +153,12 @@ fn release_slot() {
     let registry = worker.registry();
     registry
         .bound()
-        .expect("counted task in an unbounded pool")
+        .expect("pilfer: counted task in an unbounded pool")
         .release(|job| registry.inject(job));
 }
 
-/// A detached closure queued on a pool, with its panic routed to the pool
-/// that runs it (the current worker's).
+/// A detached closure spawned by a worker of its own pool, with its panic
+/// routed to the pool that runs it.
 fn detached<F>(func: F) -> impl FnOnce() + Send + 'static
 where
     F: FnOnce() + Send + 'static,
@@ -110,26 +170,61 @@ where
     }
 }
 
+/// A detached closure accepted from outside the pool: as [`detached`], but
+/// dropped instead of run if the pool is discarding (`shutdown_now`).
+fn detached_from_outside<F>(func: F) -> impl FnOnce() + Send + 'static
+where
+    F: FnOnce() + Send + 'static,
+{
+    move || {
+        if worker::discard_outside_task() {
+            worker::drop_reporting(func);
+        } else if let Err(payload) = unwind::halt_unwinding(func) {
+            worker::report_detached_panic(payload);
+        }
+    }
+}
+
 /// Runs a detached closure along `route`.
-fn spawn_along<F>(registry: &Registry, route: Route, worker: Option<&WorkerThread>, func: F)
+fn spawn_along<F>(
+    registry: &Registry,
+    route: Route,
+    worker: Option<&WorkerThread>,
+    func: F,
+) -> Result<(), Refused>
 where
     F: FnOnce() + Send + 'static,
 {
     match route {
-        Route::CallerRuns => run_here(registry, func),
-        route => dispatch(registry, route, worker, detached(func)),
+        Route::CallerRuns => {
+            run_here(registry, func);
+            Ok(())
+        }
+        Route::Local => dispatch(registry, route, worker, detached(func), false),
+        route => dispatch(registry, route, worker, detached_from_outside(func), false),
     }
+}
+
+/// What `spawn` and `submit` do with a refusal they cannot return.
+#[cold]
+#[track_caller]
+fn closed(what: &str) -> ! {
+    panic!(
+        "pilfer: {what} on a closed pool (ThreadPool::close or shutdown): it refuses work from outside"
+    )
 }
 
 pub(crate) fn spawn_in<F>(registry: &Registry, func: F)
 where
     F: FnOnce() + Send + 'static,
 {
-    match admit(registry, Wait::Policy) {
-        Ok((route, worker)) => spawn_along(registry, route, worker, func),
-        // `spawn` takes `&ThreadPool`, so the pool cannot be shutting down
-        // (it shuts down when dropped), and `Wait::Policy` never gives up.
-        Err(_) => unreachable!("pilfer: spawn on a pool that is shutting down"),
+    let refused = match admit(registry, Wait::Policy) {
+        Ok((route, worker)) => spawn_along(registry, route, worker, func).is_err(),
+        // `Wait::Policy` never gives up waiting: only a closed pool refuses.
+        Err(_) => true,
+    };
+    if refused {
+        closed("spawn");
     }
 }
 
@@ -143,26 +238,31 @@ where
 {
     match admit(registry, wait) {
         Ok((route, worker)) => {
-            spawn_along(registry, route, worker, func);
+            // Only a timeout too large to represent (`Wait::Forever`) waits
+            // in line; refused there, the closure is already dropped and
+            // cannot be handed back.
+            if spawn_along(registry, route, worker, func).is_err() {
+                closed("spawn_timeout");
+            }
             Ok(())
         }
         Err(rejected) => Err(rejected.with(func)),
     }
 }
 
-pub(crate) fn submit_in<F, T>(registry: &Registry, func: F) -> Task<T>
+pub(crate) fn submit_in<F, T>(registry: &Arc<Registry>, func: F) -> Task<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
     match try_submit_in(registry, func, Wait::Policy) {
         Ok(task) => task,
-        Err(_) => unreachable!("pilfer: submit on a pool that is shutting down"),
+        Err(_) => closed("submit"),
     }
 }
 
 pub(crate) fn try_submit_in<F, T>(
-    registry: &Registry,
+    registry: &Arc<Registry>,
     func: F,
     wait: Wait,
 ) -> Result<Task<T>, TrySpawnError<F>>
@@ -172,9 +272,17 @@ where
 {
     match admit(registry, wait) {
         Ok((route, worker)) => {
-            // `runner` catches the panic itself, into the task's result.
-            let (task, runner) = task::new_task(func);
-            dispatch(registry, route, worker, runner);
+            let origin = Origin {
+                counted: matches!(route, Route::Inject { counted: true } | Route::WaitInLine),
+                from_outside: matches!(route, Route::Inject { .. } | Route::WaitInLine),
+            };
+            // The cell catches the closure's panic itself, into the result.
+            let (task, cell) = task::new_task(func, registry, origin);
+            let queued = dispatch(registry, route, worker, task::task_job(cell), true);
+            if queued.is_err() {
+                task.refuse();
+                closed("submit");
+            }
             Ok(task)
         }
         Err(rejected) => Err(rejected.with(func)),

@@ -1193,7 +1193,10 @@ fn caller_runs_panic_does_not_unwind_into_the_caller() {
         let task = pool.submit(|| -> u32 { panic!("CallerRuns submit panics") });
         assert!(task.is_finished());
         let payload = task.join().expect_err("the panic is the task's result");
-        assert_eq!(panic_message(&*payload), "CallerRuns submit panics");
+        assert_eq!(
+            panic_message(&*payload.into_panic()),
+            "CallerRuns submit panics"
+        );
         assert_eq!(
             handled.lock().unwrap().len(),
             1,

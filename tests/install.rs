@@ -251,7 +251,7 @@ fn non_string_panic_payloads_arrive_intact() {
         assert_eq!(from_scope.downcast_ref::<Custom>(), Some(&Custom(3)));
 
         let task = pool.submit(|| -> () { std::panic::panic_any(Custom(4)) });
-        let from_task = task.join().unwrap_err();
+        let from_task = task.join().unwrap_err().into_panic();
         assert_eq!(from_task.downcast_ref::<Custom>(), Some(&Custom(4)));
     }
 }

@@ -22,7 +22,7 @@ const LAYERS: &[&[&str]] = &[
     &["global"],
     &["join", "scope", "spawn"],
     &["pool"],
-    &["builder"],
+    &["builder", "shutdown"],
     &["lib", "compile_fail"],
 ];
 

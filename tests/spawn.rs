@@ -203,7 +203,7 @@ fn submit_panic_becomes_err_and_pool_keeps_working() {
         let pool = pool(n);
         let failing = pool.submit(|| -> u32 { panic!("submitted {}", 42) });
         let payload = failing.join().expect_err("a panicking task returned Ok");
-        assert_eq!(panic_message(&*payload), "submitted 42");
+        assert_eq!(panic_message(&*payload.into_panic()), "submitted 42");
         let tasks: Vec<_> = (0..100).map(|i| pool.submit(move || i + 1)).collect();
         let total: i32 = tasks.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(total, 5_050);

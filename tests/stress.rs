@@ -144,7 +144,7 @@ fn one_round(pool: &Arc<pilfer::ThreadPool>, counts: &Arc<Counts>, rng: &mut Xor
         }
         9 => {
             let task = pool.submit(|| -> u8 { panic!("{EXPECTED}task") });
-            let payload = task.join().unwrap_err();
+            let payload = task.join().unwrap_err().into_panic();
             assert_eq!(panic_message(&*payload), format!("{EXPECTED}task"));
         }
         10 => {

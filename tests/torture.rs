@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pilfer::{FullPolicy, ThreadPool, TrySpawnError};
+use pilfer::{FullPolicy, TaskError, ThreadPool, TrySpawnError};
 
 /// Default length of a run, in seconds (`PILFER_TORTURE_SECS` overrides).
 const DEFAULT_SECS: u64 = 3;
@@ -357,6 +357,16 @@ fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
     panic::catch_unwind(AssertUnwindSafe(f))
 }
 
+/// A task's outcome as a panic payload: a cancellation becomes a message
+/// (no task is cancelled unless an operation planned it).
+fn task_outcome<T>(result: Result<T, TaskError>) -> Result<T, Box<dyn Any + Send>> {
+    result.map_err(|error| {
+        error
+            .try_into_panic()
+            .unwrap_or_else(|error| Box::new(format!("{error}")))
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Operations.
 
@@ -474,18 +484,35 @@ fn spawn(world: &Arc<World>, rng: &mut Rng, depth: u32) {
 fn submit(world: &Arc<World>, rng: &mut Rng, depth: u32) {
     let target = world.pool(rng.below(3));
     let plan = plan(rng);
+    let probe = Probe::accepted();
+    let id = probe.id();
     let task = target.pool.submit({
-        let run = child(world, rng, depth, plan);
+        let world = Arc::clone(world);
+        let seed = rng.next();
         move || {
-            run();
+            probe.ran();
+            operation(&world, seed, depth - 1, plan);
             42u32
         }
     });
+    // Sometimes aborted, racing the worker that would start it: if the
+    // abort wins, the closure must never run, and was dropped.
+    if rng.chance(5) && task.abort() {
+        ledger().expected_runs[id].store(0, Ordering::SeqCst);
+        match task.join() {
+            Err(error) if error.is_cancelled() => {}
+            other => fail(format!(
+                "an aborted task joined as {:?}",
+                other.map(|_| ()).map_err(|error| error.to_string())
+            )),
+        }
+        return;
+    }
     // Sometimes detached: the result (or the panic) is dropped unseen.
     if rng.chance(4) {
         return;
     }
-    let outcome = task.join().map(|value| {
+    let outcome = task_outcome(task.join()).map(|value| {
         if value != 42 {
             fail(format!("Task::join returned {value}, expected 42"));
         }
@@ -525,7 +552,7 @@ fn try_spawn_bounded(world: &Arc<World>, rng: &mut Rng, depth: u32) {
         _ => match bounded.pool.try_submit(run) {
             Ok(task) => {
                 expect_run(id);
-                check("try_submit's Task::join", task.join(), plan);
+                check("try_submit's Task::join", task_outcome(task.join()), plan);
                 return;
             }
             Err(rejected) => Some(rejected),
@@ -590,7 +617,11 @@ fn short_lived_pool(world: &Arc<World>, rng: &mut Rng, depth: u32) {
         fail(format!("after its drop returned: {message}"));
     }
     for (task, plan) in tasks {
-        check("Task::join on a dropped pool", task.join(), plan);
+        check(
+            "Task::join on a dropped pool",
+            task_outcome(task.join()),
+            plan,
+        );
     }
 }
 

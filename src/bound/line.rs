@@ -1,10 +1,11 @@
 //! The bound's state: the count of pending tasks, and the line of producers
 //! waiting for a slot, served in arrival order (the module docs of
-//! `bound` say why a worker of another pool hands its task over).
+//! `bound` say why a worker of another pool hands its task over). Closing
+//! the pool refuses everyone in line.
 
 use crate::job::JobRef;
 use crate::latch::{Latch, SharedLatch};
-use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard, hint, lock};
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
@@ -20,10 +21,15 @@ pub(crate) struct Bound {
     max: usize,
     /// Tasks accepted from outside and not yet started.
     pending: CachePadded<AtomicUsize>,
-    /// How many producers are in `waiters`; lets `release` skip the lock.
+    /// How many producers are in line; lets `release` skip the lock.
     waiting: AtomicUsize,
-    /// Producers waiting for a slot, oldest first.
-    waiters: Mutex<VecDeque<Place>>,
+    line: Mutex<Line>,
+}
+
+/// Producers waiting for a slot, oldest first; no one joins once closed.
+struct Line {
+    places: VecDeque<Place>,
+    closed: bool,
 }
 
 /// A producer's place in line.
@@ -39,30 +45,52 @@ struct Place {
 type HandedOver = Vec<(Arc<Waiter>, JobRef)>;
 
 struct Waiter {
-    /// Set once a slot was taken for this producer: under the `waiters`
-    /// lock for one that waits by itself, after its task was queued for one
-    /// that handed its task over (a worker of another pool, which waits on
-    /// it in its pool's way).
-    granted: SharedLatch,
-    /// Signalled with `granted`, for a producer outside every pool (or one
-    /// waiting with a deadline), which sleeps here under the `waiters` lock.
+    /// Set once the producer's wait is over: under the line's lock for one
+    /// that waits by itself, after its task was queued (or handed back) for
+    /// one that handed its task over (a worker of another pool, which waits
+    /// on it in its pool's way).
+    done: SharedLatch,
+    /// Set, before `done`, if the pool was closed instead of a slot taken.
+    refused: AtomicBool,
+    /// A refused producer's handed-over task, given back to it to drop.
+    returned: Mutex<Option<JobRef>>,
+    /// Signalled with `done`, for a producer outside every pool (or one
+    /// waiting with a deadline), which sleeps here under the line's lock.
     condvar: Condvar,
 }
 
 impl Waiter {
     fn new() -> Arc<Waiter> {
         Arc::new(Waiter {
-            granted: SharedLatch::new(),
+            done: SharedLatch::new(),
+            refused: AtomicBool::new(false),
+            returned: Mutex::new(None),
             condvar: Condvar::new(),
         })
     }
 
-    /// Hands this producer the slot just taken for it. Called under the
-    /// `waiters` lock, after it was taken out of the line.
-    fn grant(&self) {
-        self.granted.set();
+    /// Ends this producer's wait (a slot was taken for it, or it was
+    /// refused). Called under the line's lock, after it left the line.
+    fn end_wait(&self) {
+        self.done.set();
         self.condvar.notify_one();
     }
+
+    /// Marks the producer refused; its task, if it handed one over, is
+    /// given back to it.
+    fn refuse(&self, task: Option<JobRef>) {
+        // Relaxed: read after `done` is set, whose Release publishes it.
+        self.refused.store(true, Ordering::Relaxed);
+        *lock(&self.returned) = task;
+    }
+}
+
+/// How a producer's wait for a slot ended.
+pub(crate) enum Acquired {
+    Slot,
+    TimedOut,
+    /// The pool was closed.
+    Refused,
 }
 
 impl Bound {
@@ -72,7 +100,10 @@ impl Bound {
             max,
             pending: CachePadded::new(AtomicUsize::new(0)),
             waiting: AtomicUsize::new(0),
-            waiters: Mutex::new(VecDeque::new()),
+            line: Mutex::new(Line {
+                places: VecDeque::new(),
+                closed: false,
+            }),
         }
     }
 
@@ -83,8 +114,8 @@ impl Bound {
     /// Takes a slot if one is free and no producer is waiting for one
     /// (waiting producers are served first).
     pub(super) fn try_acquire(&self) -> bool {
-        // SeqCst, like the increment in `wait_for_slot`: a producer that
-        // sees nobody waiting may take a free slot directly.
+        // SeqCst, like the increment in `join_line`: a producer that sees
+        // nobody waiting may take a free slot directly.
         self.waiting.load(Ordering::SeqCst) == 0 && self.take_slot()
     }
 
@@ -104,53 +135,84 @@ impl Bound {
     }
 
     /// Takes a slot, waiting in line until `deadline` (forever if `None`)
-    /// with the calling thread blocked. Returns whether a slot was taken.
-    /// `inject` queues the tasks handed over by producers this call grants
-    /// a slot to.
-    pub(super) fn acquire(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
-        self.spin_for_slot() || self.wait_for_slot(deadline, inject)
+    /// with the calling thread blocked. `inject` queues the tasks handed
+    /// over by producers this call grants a slot to.
+    pub(super) fn acquire(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> Acquired {
+        if self.spin_for_slot() {
+            return Acquired::Slot;
+        }
+        self.wait_for_slot(deadline, inject)
     }
 
-    /// For a worker of another pool: hands `task` to the line. Whoever
-    /// takes a slot for it (this call, or a releaser) queues it with
-    /// `inject`, then sets the returned latch; the caller waits on that
-    /// latch in its own pool's way (running its pool's work meanwhile).
-    ///
-    /// Nothing here checks for shutdown: the caller borrows the pool, which
-    /// therefore cannot be shutting down (it shuts down when dropped), so
-    /// every task in line is queued into a live pool, and the line is empty
-    /// when the `Bound` drops.
+    /// For a worker of another pool: hands the task that `make_job` builds
+    /// (given the producer's ticket) to the line. Whoever takes a slot for
+    /// it (this call, or a releaser) queues it with `inject`, then sets the
+    /// ticket's latch; the caller waits on that latch in its own pool's
+    /// way (running its pool's work meanwhile). If the pool is closed
+    /// first, the ticket is refused and the task given back.
     #[cold]
-    pub(crate) fn hand_to_line(&self, task: JobRef, inject: impl Fn(JobRef)) -> Granted {
+    pub(crate) fn hand_to_line(
+        &self,
+        make_job: impl FnOnce(Ticket) -> JobRef,
+        inject: impl Fn(JobRef),
+    ) -> Ticket {
         let me = Waiter::new();
-        let mut waiters = lock(&self.waiters);
-        waiters.push_back(Place {
-            waiter: Arc::clone(&me),
-            task: Some(task),
-        });
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        // Pairs with the fence in `release` (see there).
-        fence(Ordering::SeqCst);
+        let task = make_job(Ticket(Arc::clone(&me)));
+        let line = lock(&self.line);
+        let Some(mut line) = self.join_line(line, &me, Some(task)) else {
+            return Ticket(me);
+        };
         // Slots freed while nobody was seen waiting: for those first in line.
-        let handed_over = self.grant_while_free(&mut waiters);
-        drop(waiters);
+        let handed_over = self.grant_while_free(&mut line);
+        drop(line);
         queue_handed_over(handed_over, &inject);
-        Granted(me)
+        Ticket(me)
     }
 
-    /// Gives back the slot of a task that a worker is starting, handing it
-    /// to the longest-waiting producer if there is one (`inject` queues
-    /// that producer's task if it handed one over).
+    /// Gives back the slot of a task that a worker is starting (or that
+    /// was cancelled), handing it to the longest-waiting producer if there
+    /// is one (`inject` queues that producer's task if it handed one over).
     pub(crate) fn release(&self, inject: impl Fn(JobRef)) {
         self.pending.fetch_sub(1, Ordering::SeqCst);
-        // Pairs with the fence in `wait_for_slot` and `wait_in_line_with`:
-        // either this load sees the waiter, or the waiter's own grant, after
-        // its fence, sees the slot this freed.
+        // Pairs with the fence in `join_line`: either this load sees the
+        // waiter, or the waiter's own grant, after its fence, sees the slot
+        // this freed.
         fence(Ordering::SeqCst);
         // `--cfg pilfer_bug="no_grant"` drops the hand-over, to show that the
         // loom models catch a producer left waiting (loom/README.md).
         if self.waiting.load(Ordering::Relaxed) != 0 && cfg!(not(pilfer_bug = "no_grant")) {
             self.grant_to_first_waiter(inject);
+        }
+    }
+
+    /// Closes the line: every producer in it is refused and woken (a
+    /// handed-over task is given back to its producer), and nobody joins it
+    /// again.
+    pub(crate) fn close(&self) {
+        let refused: Vec<Arc<Waiter>> = {
+            let mut line = lock(&self.line);
+            line.closed = true;
+            // `--cfg pilfer_bug="no_close_wake"` leaves the line alone, to
+            // show that the loom models catch a producer never woken.
+            if cfg!(pilfer_bug = "no_close_wake") {
+                return;
+            }
+            let mut refused = Vec::new();
+            while let Some(place) = line.places.pop_front() {
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                let handed_over = place.task.is_some();
+                place.waiter.refuse(place.task);
+                if handed_over {
+                    refused.push(place.waiter);
+                } else {
+                    place.waiter.end_wait();
+                }
+            }
+            refused
+        };
+        // As in `queue_handed_over`: outside the lock.
+        for waiter in refused {
+            waiter.done.set();
         }
     }
 
@@ -163,49 +225,72 @@ impl Bound {
             .is_ok()
     }
 
-    #[cold]
-    fn wait_for_slot(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> bool {
-        let me = Waiter::new();
-        let mut waiters = lock(&self.waiters);
-        waiters.push_back(Place {
-            waiter: Arc::clone(&me),
-            task: None,
+    /// Puts `me` in line (with its handed-over `task`, if any) and returns
+    /// the lock; if the line is closed, refuses `me` instead and returns
+    /// `None`.
+    fn join_line<'a>(
+        &self,
+        mut line: MutexGuard<'a, Line>,
+        me: &Arc<Waiter>,
+        task: Option<JobRef>,
+    ) -> Option<MutexGuard<'a, Line>> {
+        if line.closed {
+            me.refuse(task);
+            me.done.set();
+            return None;
+        }
+        line.places.push_back(Place {
+            waiter: Arc::clone(me),
+            task,
         });
         self.waiting.fetch_add(1, Ordering::SeqCst);
         // Pairs with the fence in `release` (see there).
         fence(Ordering::SeqCst);
+        Some(line)
+    }
+
+    #[cold]
+    fn wait_for_slot(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> Acquired {
+        let me = Waiter::new();
+        let Some(mut line) = self.join_line(lock(&self.line), &me, None) else {
+            return Acquired::Refused;
+        };
         // Slots freed while nobody was seen waiting: for those first in line,
         // perhaps this producer.
-        let handed_over = self.grant_while_free(&mut waiters);
+        let handed_over = self.grant_while_free(&mut line);
         if !handed_over.is_empty() {
-            drop(waiters);
+            drop(line);
             queue_handed_over(handed_over, &inject);
-            waiters = lock(&self.waiters);
+            line = lock(&self.line);
         }
         loop {
-            // Granted or not is settled under the lock.
-            if me.granted.probe() {
-                return true;
+            // How the wait ended is settled under the lock.
+            if me.done.probe() {
+                return if me.refused.load(Ordering::Relaxed) {
+                    Acquired::Refused
+                } else {
+                    Acquired::Slot
+                };
             }
-            waiters = match deadline {
+            line = match deadline {
                 None => me
                     .condvar
-                    .wait(waiters)
+                    .wait(line)
                     .unwrap_or_else(|poisoned| poisoned.into_inner()),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        waiters.retain(|in_line| !Arc::ptr_eq(&in_line.waiter, &me));
+                        line.places.retain(|place| !Arc::ptr_eq(&place.waiter, &me));
                         self.waiting.fetch_sub(1, Ordering::SeqCst);
                         // A slot it was about to miss goes to the next ones.
-                        let handed_over = self.grant_while_free(&mut waiters);
-                        drop(waiters);
+                        let handed_over = self.grant_while_free(&mut line);
+                        drop(line);
                         queue_handed_over(handed_over, &inject);
-                        return false;
+                        return Acquired::TimedOut;
                     }
                     let (guard, _) = me
                         .condvar
-                        .wait_timeout(waiters, deadline - now)
+                        .wait_timeout(line, deadline - now)
                         .unwrap_or_else(|poisoned| poisoned.into_inner());
                     guard
                 }
@@ -215,7 +300,7 @@ impl Bound {
 
     #[cold]
     fn grant_to_first_waiter(&self, inject: impl Fn(JobRef)) {
-        let handed_over = self.grant_while_free(&mut lock(&self.waiters));
+        let handed_over = self.grant_while_free(&mut lock(&self.line));
         queue_handed_over(handed_over, &inject);
     }
 
@@ -223,14 +308,14 @@ impl Bound {
     /// line or the free slots run out. A producer that waits by itself is
     /// told at once; the tasks handed over by the others are returned, to be
     /// queued after the lock is released.
-    fn grant_while_free(&self, waiters: &mut MutexGuard<'_, VecDeque<Place>>) -> HandedOver {
+    fn grant_while_free(&self, line: &mut MutexGuard<'_, Line>) -> HandedOver {
         let mut handed_over = Vec::new();
-        while !waiters.is_empty() && self.take_slot() {
-            let first = waiters.pop_front().expect("checked above");
+        while !line.places.is_empty() && self.take_slot() {
+            let first = line.places.pop_front().expect("checked above");
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             match first.task {
                 Some(task) => handed_over.push((first.waiter, task)),
-                None => first.waiter.grant(),
+                None => first.waiter.end_wait(),
             }
         }
         handed_over
@@ -244,17 +329,31 @@ impl Bound {
 fn queue_handed_over(handed_over: HandedOver, inject: &impl Fn(JobRef)) {
     for (waiter, task) in handed_over {
         inject(task);
-        waiter.granted.set();
+        waiter.done.set();
     }
 }
 
-/// The latch a worker of another pool waits on after handing its task to
-/// the line (`Bound::hand_to_line`): set once its task is queued.
-pub(crate) struct Granted(Arc<Waiter>);
+/// A worker of another pool's place in line (`Bound::hand_to_line`): it
+/// waits on the latch, set once its task is queued, or once the pool was
+/// closed and the task given back.
+#[derive(Clone)]
+pub(crate) struct Ticket(Arc<Waiter>);
 
-impl Granted {
+impl Ticket {
     pub(crate) fn latch(&self) -> &SharedLatch {
-        &self.0.granted
+        &self.0.done
+    }
+
+    /// Whether the pool was closed instead (meaningful once the latch is
+    /// set, or when called from the task, which then never was queued).
+    pub(crate) fn is_refused(&self) -> bool {
+        self.0.refused.load(Ordering::Relaxed)
+    }
+
+    /// The task of a refused producer, to be run once (it drops what it
+    /// carries, seeing the ticket refused).
+    pub(crate) fn take_returned(&self) -> Option<JobRef> {
+        lock(&self.0.returned).take()
     }
 }
 
@@ -292,8 +391,8 @@ mod tests {
     fn freed_slots_go_to_the_line_in_arrival_order() {
         let bound = Bound::new(1);
         assert!(bound.try_acquire(), "the only slot is free");
-        let first = bound.hand_to_line(task(1), queue);
-        let second = bound.hand_to_line(task(2), queue);
+        let first = bound.hand_to_line(|_| task(1), queue);
+        let second = bound.hand_to_line(|_| task(2), queue);
         assert!(queued().is_empty(), "no slot was free for either");
         assert!(!bound.try_acquire(), "producers in line are served first");
 
@@ -314,11 +413,39 @@ mod tests {
     }
 
     #[test]
+    fn closing_refuses_the_line_and_gives_tasks_back() {
+        let bound = Bound::new(1);
+        assert!(bound.try_acquire());
+        let ticket = bound.hand_to_line(|_| task(7), queue);
+        assert!(!ticket.latch().probe());
+        bound.close();
+        assert!(ticket.latch().probe() && ticket.is_refused());
+        let returned = ticket.take_returned().expect("the task comes back");
+        queue(returned);
+        assert_eq!(queued(), [7], "given back, not queued by the bound");
+        // Closed: a newcomer is refused at once.
+        let late = bound.hand_to_line(|_| task(8), queue);
+        assert!(late.is_refused());
+        queue(late.take_returned().expect("the task comes back"));
+        assert!(matches!(
+            bound.acquire(None, queue),
+            super::Acquired::Refused
+        ));
+        bound.release(queue);
+    }
+
+    #[test]
     fn a_deadline_gives_up_and_leaves_the_line() {
         let bound = Bound::new(1);
         assert!(bound.try_acquire());
         let deadline = std::time::Instant::now() + std::time::Duration::from_millis(5);
-        assert!(!bound.acquire(Some(deadline), queue), "no slot came free");
+        assert!(
+            matches!(
+                bound.acquire(Some(deadline), queue),
+                super::Acquired::TimedOut
+            ),
+            "no slot came free"
+        );
         // It left the line: the next freed slot is free for anyone.
         bound.release(queue);
         assert!(bound.try_acquire());

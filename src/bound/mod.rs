@@ -34,7 +34,8 @@
 
 mod line;
 
-pub(crate) use line::Bound;
+use line::Acquired;
+pub(crate) use line::{Bound, Ticket};
 
 use crate::job::JobRef;
 use std::fmt;
@@ -82,12 +83,8 @@ pub enum FullPolicy {
 pub enum TrySpawnError<F> {
     /// The pool holds `max_pending` tasks that have not started.
     Full(F),
-    /// The pool is shutting down and takes no new work from outside.
-    ///
-    /// With today's API a pool only shuts down when its last handle is
-    /// dropped, so a caller holding a `&ThreadPool` never sees this; it is
-    /// here so that callers handle it should shutdown become reachable
-    /// while handles exist.
+    /// The pool is closed ([`ThreadPool::close`](crate::ThreadPool::close),
+    /// or a shutdown begun) and takes no new work from outside.
     ShutDown(F),
 }
 
@@ -104,7 +101,7 @@ impl<F> TrySpawnError<F> {
         matches!(self, TrySpawnError::Full(_))
     }
 
-    /// Whether the task was rejected because the pool was shutting down.
+    /// Whether the task was rejected because the pool was closed.
     pub fn is_shut_down(&self) -> bool {
         matches!(self, TrySpawnError::ShutDown(_))
     }
@@ -125,7 +122,9 @@ impl<F> fmt::Display for TrySpawnError<F> {
             TrySpawnError::Full(_) => {
                 f.write_str("the thread pool already holds its maximum of pending tasks")
             }
-            TrySpawnError::ShutDown(_) => f.write_str("the thread pool is shutting down"),
+            TrySpawnError::ShutDown(_) => {
+                f.write_str("the thread pool is closed and takes no new work from outside")
+            }
         }
     }
 }
@@ -165,7 +164,8 @@ pub(crate) enum Route {
     Inject { counted: bool },
     /// Handed to the line by a worker of another pool, which runs its own
     /// pool's work until a slot was taken for the task and the task queued
-    /// ([`Bound::hand_to_line`]). The task holds a slot.
+    /// ([`Bound::hand_to_line`]), or the pool was closed. A queued task
+    /// holds a slot.
     WaitInLine,
     /// Run right here by the submitting thread (`FullPolicy::CallerRuns`).
     CallerRuns,
@@ -207,24 +207,32 @@ pub(crate) fn admit(
     let Some(bound) = bound else {
         return Ok(Route::Inject { counted: false });
     };
-    let admitted = match (wait, policy) {
-        (Wait::Never, _) => bound.try_acquire(),
+    let acquired = match (wait, policy) {
+        (Wait::Never, _) => slot_if(bound.try_acquire()),
         (Wait::Until(deadline), _) => bound.acquire(Some(deadline), inject),
         (Wait::Forever, _) | (Wait::Policy, FullPolicy::Block) => match submitter {
             Submitter::OtherPoolWorker if !bound.spin_for_slot() => return Ok(Route::WaitInLine),
-            Submitter::OtherPoolWorker => true,
+            Submitter::OtherPoolWorker => Acquired::Slot,
             _ => bound.acquire(None, inject),
         },
         (Wait::Policy, FullPolicy::CallerRuns) => {
             if !bound.try_acquire() {
                 return Ok(Route::CallerRuns);
             }
-            true
+            Acquired::Slot
         }
     };
-    if admitted {
-        Ok(Route::Inject { counted: true })
+    match acquired {
+        Acquired::Slot => Ok(Route::Inject { counted: true }),
+        Acquired::TimedOut => Err(Rejected::Full),
+        Acquired::Refused => Err(Rejected::ShutDown),
+    }
+}
+
+fn slot_if(taken: bool) -> Acquired {
+    if taken {
+        Acquired::Slot
     } else {
-        Err(Rejected::Full)
+        Acquired::TimedOut
     }
 }

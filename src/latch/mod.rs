@@ -83,6 +83,24 @@ impl CoreLatch {
             .is_ok()
     }
 
+    /// `SLEEPING → UNSET` if a waiter had moved it to `SLEEPING`, taking
+    /// its registration back; `false` if the latch is set.
+    fn take_back_sleep(&self) -> bool {
+        // Success, Relaxed: the waiter only needs to know that the setter
+        // will not read its slot (a setter that swaps now sees `UNSET`).
+        // Failure, Acquire: seeing `SET` here is how the waiter may learn
+        // the latch is set, and what the setter wrote must be visible then
+        // (pairs with the Release half of the swap in `set`; loom caught
+        // the race on a task's result with Relaxed here).
+        match self
+            .state
+            .compare_exchange(SLEEPING, UNSET, Ordering::Relaxed, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(actual) => actual != SET,
+        }
+    }
+
     /// `SLEEPING → UNSET`; fails harmlessly if the latch was set meanwhile.
     #[inline]
     fn end_sleep(&self) {
@@ -103,8 +121,8 @@ impl CoreLatch {
         unsafe { (*this).state.swap(SET, Ordering::AcqRel) == SLEEPING }
     }
 
-    /// Parks the calling thread (outside every pool) until the latch is set,
-    /// after `prepare` recorded how to wake it (if anything must be).
+    /// Parks the calling thread (outside every pool) until the latch is
+    /// set; the setter must know to unpark it (`ThreadLatch`).
     fn park_until_set(&self) {
         if self.start_sleep() {
             // SLEEPING now: the setter will unpark this thread. `park` may

@@ -7,6 +7,7 @@ use crate::sleep::{Sleep, Sleeper};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::cell::UnsafeCell;
 use crate::sync::{Arc, thread};
+use std::task::Waker;
 
 /// A latch kept alive by shared ownership (a `Task`'s result slot, a
 /// producer's place in the bound's line), which any thread may wait on: a
@@ -27,6 +28,8 @@ enum Waiter {
     /// A pool worker, asleep on its own parker (sleep.rs): a thread unpark
     /// would not reach it.
     Worker { sleep: Arc<Sleep>, index: usize },
+    /// A future's task (`Task` polled by an executor).
+    Waker(Waker),
 }
 
 impl Waiter {
@@ -34,6 +37,7 @@ impl Waiter {
         match self {
             Waiter::Thread(thread) => thread.unpark(),
             Waiter::Worker { sleep, index } => sleep.wake_worker(index),
+            Waiter::Waker(waker) => waker.wake(),
         }
     }
 }
@@ -70,20 +74,41 @@ impl SharedLatch {
 
     /// Parks the calling thread (outside every pool) until set.
     pub(crate) fn wait_blocking(&self) {
-        if self.record_waiter(Waiter::Thread(thread::current())) {
-            self.core.park_until_set();
+        if self.register(Waiter::Thread(thread::current())) {
+            // `park` may return spuriously, hence the loop.
+            while !self.core.probe() {
+                thread::park();
+            }
         }
     }
 
-    /// Records whom to wake; `false` if the latch is already set.
-    fn record_waiter(&self, waiter: Waiter) -> bool {
-        if self.core.probe() {
+    /// Registers `waker` to be woken when the latch is set (a future's
+    /// poll; a later poll replaces it). `false` if the latch is already
+    /// set.
+    pub(crate) fn register_waker(&self, waker: &Waker) -> bool {
+        // `--cfg pilfer_bug="waker_unregistered"` skips the registration,
+        // to show that the loom models catch a future never woken.
+        if cfg!(pilfer_bug = "waker_unregistered") {
+            return !self.core.probe();
+        }
+        self.register(Waiter::Waker(waker.clone()))
+    }
+
+    /// Records whom to wake and moves to `SLEEPING`; `false` if the latch
+    /// is already set. Only one waiter at a time registers (the owner of
+    /// the `Task`, or the thread waiting in the bound's line); it may
+    /// register again, replacing whom to wake.
+    fn register(&self, waiter: Waiter) -> bool {
+        // An earlier registration of this waiter is taken back first, so
+        // that the setter cannot be reading the slot while it is replaced.
+        if !self.core.take_back_sleep() || self.core.probe() {
             return false;
         }
-        // SAFETY: the state is not SLEEPING (only this waiter moves it
-        // there), so the setter does not touch `waiter` now.
+        // SAFETY: the state is UNSET (only this waiter moves it to
+        // SLEEPING, and it just moved it back), so the setter does not
+        // touch `waiter` now.
         self.waiter.with_mut(|slot| unsafe { *slot = Some(waiter) });
-        true
+        self.core.start_sleep()
     }
 }
 
@@ -94,11 +119,10 @@ impl Latch for SharedLatch {
 
     /// A worker about to sleep in its pool's protocol.
     fn start_sleep(&self, sleeper: &Sleeper<'_>) -> bool {
-        let waiter = Waiter::Worker {
+        self.register(Waiter::Worker {
             sleep: Arc::clone(sleeper.sleep),
             index: sleeper.index,
-        };
-        self.record_waiter(waiter) && self.core.start_sleep()
+        })
     }
 }
 

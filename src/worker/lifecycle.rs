@@ -102,6 +102,7 @@ pub(crate) fn main_loop(
     worker.registry.run_exit_handler(index);
     // The exit handler may have spawned tasks onto this worker's deque.
     worker.drain();
+    worker.registry.worker_exited();
 }
 
 /// Makes a worker the thread's current one until dropped: also when the

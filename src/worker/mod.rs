@@ -228,6 +228,26 @@ pub(crate) fn push_from_anywhere(registry: &Registry, job: JobRef) {
     }
 }
 
+/// Whether a task from outside, about to start on this thread, is to be
+/// dropped instead (`shutdown_now`); counted as discarded if so.
+pub(crate) fn discard_outside_task() -> bool {
+    match WorkerThread::current() {
+        Some(worker) if worker.registry().is_discarding() => {
+            worker.registry().count_cancelled(true);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Drops `value` (a closure that will never run), sending a panic of its
+/// destructor where a detached task's panic goes.
+pub(crate) fn drop_reporting<T>(value: T) {
+    if let Err(payload) = unwind::halt_unwinding(move || drop(value)) {
+        report_detached_panic(payload);
+    }
+}
+
 /// A panic from no task in particular (a `Drop` run by the scheduler on a
 /// task's behalf, a detached task): goes to the current worker's pool, or
 /// is dropped (safely) off-pool.
