@@ -70,7 +70,7 @@ where
 /// Work from outside a closed pool is refused; these calls block their
 /// caller for a result, so the refusal is a panic.
 #[track_caller]
-fn refuse_if_closed(registry: &Registry) {
+pub(crate) fn refuse_if_closed(registry: &Registry) {
     if registry.is_closed() {
         panic!(
             "pilfer: install, join or scope on a closed pool (ThreadPool::close or \

@@ -70,6 +70,74 @@ where
     }
 }
 
+/// What a closure passed to [`join_context`] is told about where it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct FnContext {
+    migrated: bool,
+}
+
+impl FnContext {
+    /// Whether the closure runs on a thread other than the one that called
+    /// [`join_context`]: a thief took it, or the call came from outside
+    /// every pool and both closures ran on the pool's workers.
+    pub fn migrated(&self) -> bool {
+        self.migrated
+    }
+}
+
+/// As [`join`], telling each closure whether it migrated: whether it runs
+/// on a thread other than the caller's (see [`FnContext::migrated`]). `a`
+/// runs on the calling worker, so it migrates only when `join_context` is
+/// called outside every pool; `b` migrates when a thief takes it.
+///
+/// # Panics
+///
+/// As [`join`].
+///
+/// ```
+/// let pool = pilfer::ThreadPool::builder().num_threads(1).build().unwrap();
+/// let (a, b) = pool.install(|| {
+///     pilfer::join_context(|ctx| ctx.migrated(), |ctx| ctx.migrated())
+/// });
+/// assert_eq!((a, b), (false, false)); // one worker: nobody to steal `b`
+/// ```
+pub fn join_context<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce(FnContext) -> RA + Send,
+    B: FnOnce(FnContext) -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    match WorkerThread::current() {
+        Some(worker) => join_context_on(worker, a, b, false),
+        None => install::on_worker(global::registry(), |worker| {
+            join_context_on(worker, a, b, true)
+        }),
+    }
+}
+
+/// `join_context` on `worker`; `injected`: the caller is not this thread.
+fn join_context_on<A, B, RA, RB>(worker: &WorkerThread, a: A, b: B, injected: bool) -> (RA, RB)
+where
+    A: FnOnce(FnContext) -> RA + Send,
+    B: FnOnce(FnContext) -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    let caller = worker.index();
+    let migrated =
+        move || injected || WorkerThread::current().is_none_or(|runner| runner.index() != caller);
+    join_on(
+        worker,
+        || a(FnContext { migrated: injected }),
+        move || {
+            b(FnContext {
+                migrated: migrated(),
+            })
+        },
+    )
+}
+
 /// `join` when the current thread's signal is up (publish.rs): on a worker,
 /// usually one whose window has room or that a thief asked for work; off
 /// every pool, in the global pool.

@@ -72,10 +72,13 @@
 )]
 
 mod bound;
+mod broadcast;
 mod builder;
 #[cfg(doctest)]
 mod compile_fail;
 mod config;
+mod context;
+mod current;
 mod frames;
 mod global;
 mod install;
@@ -101,47 +104,24 @@ mod unwind;
 mod worker;
 
 pub use bound::{FullPolicy, TrySpawnError};
+pub use broadcast::{broadcast, spawn_broadcast};
 pub use builder::ThreadPoolBuilder;
 pub use config::{BuildError, NUM_THREADS_ENV};
-pub use join::join;
+
+/// rayon-core's name for [`BuildError`], so that code written against it
+/// compiles unchanged.
+pub type ThreadPoolBuildError = BuildError;
+pub use context::BroadcastContext;
+pub use current::{
+    Yield, current_num_threads, current_thread_has_pending_tasks, current_thread_index,
+    current_worker_index, max_num_threads, yield_local, yield_now,
+};
+pub use join::{FnContext, join, join_context};
 pub use metrics::{Metrics, SEARCH_BUCKET_BOUNDS, WorkerMetrics};
 pub use pool::ThreadPool;
-pub use scope::{Scope, scope};
-pub use spawn::spawn;
+pub use scope::{Scope, ScopeFifo, in_place_scope, in_place_scope_fifo, scope, scope_fifo};
+pub use spawn::{spawn, spawn_fifo};
 pub use task::{Task, TaskError};
-
-/// The index of the current thread in its pool (`0..num_threads`), or
-/// `None` outside every pool.
-///
-/// ```
-/// assert_eq!(pilfer::current_worker_index(), None);
-/// let pool = pilfer::ThreadPool::builder().num_threads(3).build().unwrap();
-/// assert!(pool.install(pilfer::current_worker_index).unwrap() < 3);
-/// ```
-pub fn current_worker_index() -> Option<usize> {
-    worker::WorkerThread::current().map(|worker| worker.index())
-}
-
-/// The number of threads of the current worker's pool, or of the global
-/// pool when called outside every pool (building it if needed).
-///
-/// # Panics
-///
-/// Outside every pool, if the global pool does not exist yet and cannot be
-/// built (for example `PILFER_NUM_THREADS` is not a valid thread count); use
-/// [`ThreadPoolBuilder::build_global`](crate::ThreadPoolBuilder::build_global)
-/// to get that error as a value instead.
-///
-/// ```
-/// let pool = pilfer::ThreadPool::builder().num_threads(3).build().unwrap();
-/// assert_eq!(pool.install(pilfer::current_num_threads), 3);
-/// ```
-pub fn current_num_threads() -> usize {
-    match worker::WorkerThread::current() {
-        Some(worker) => worker.registry().num_threads(),
-        None => global::registry().num_threads(),
-    }
-}
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -1,14 +1,18 @@
 //! `ThreadPool`: the handle users hold.
 
 use crate::bound::TrySpawnError;
+use crate::broadcast::{broadcast_in, spawn_broadcast_in};
+use crate::context::BroadcastContext;
+use crate::current::Yield;
 use crate::install;
 use crate::join::join_on;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::scope::{Scope, scope_on};
-use crate::spawn::{Wait, spawn_in, submit_in, try_spawn_in, try_submit_in};
+use crate::scope::{Scope, ScopeFifo, in_place_on, scope_fifo_on, scope_on};
+use crate::spawn::{Order, Wait, spawn_in, submit_in, try_spawn_in, try_submit_in};
 use crate::sync::Arc;
 use crate::task::Task;
+use crate::worker::WorkerThread;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -78,7 +82,21 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn_in(&self.registry, func);
+        spawn_in(&self.registry, Order::Lifo, func);
+    }
+
+    /// As [`spawn`](ThreadPool::spawn), but the tasks spawned with
+    /// `spawn_fifo` from one of the pool's workers start in the order they
+    /// were spawned; see [`spawn_fifo`](crate::spawn_fifo).
+    ///
+    /// # Panics
+    ///
+    /// As [`spawn`](ThreadPool::spawn).
+    pub fn spawn_fifo<F>(&self, func: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        spawn_in(&self.registry, Order::Fifo, func);
     }
 
     /// Queues `func` and returns a [`Task`] to wait for its result. A full
@@ -254,6 +272,132 @@ impl ThreadPool {
         R: Send,
     {
         install::on_worker(&self.registry, |worker| scope_on(worker, op))
+    }
+
+    /// As [`scope`](ThreadPool::scope), with a scope whose tasks, spawned
+    /// from one worker, start in the order they were spawned; see
+    /// [`scope_fifo`](crate::scope_fifo).
+    ///
+    /// # Panics
+    ///
+    /// As [`scope`](ThreadPool::scope).
+    pub fn scope_fifo<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&ScopeFifo<'scope>) -> R + Send,
+        R: Send,
+    {
+        install::on_worker(&self.registry, |worker| scope_fifo_on(worker, op))
+    }
+
+    /// A scope whose body runs on the calling thread and whose tasks go to
+    /// this pool; see [`in_place_scope`](crate::in_place_scope).
+    ///
+    /// # Panics
+    ///
+    /// With the first panic of the body or a task; called from outside the
+    /// pool once it is closed.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+    /// let mut sums = [0u64; 2];
+    /// let (left, right) = sums.split_at_mut(1);
+    /// pool.in_place_scope(|s| {
+    ///     s.spawn(|_| left[0] = (0..10).sum());
+    ///     s.spawn(|_| right[0] = (10..20).sum());
+    /// });
+    /// assert_eq!(sums, [45, 145]);
+    /// ```
+    pub fn in_place_scope<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&Scope<'scope>) -> R,
+    {
+        in_place_on(&self.registry, op)
+    }
+
+    /// As [`in_place_scope`](ThreadPool::in_place_scope), with a FIFO scope.
+    ///
+    /// # Panics
+    ///
+    /// As [`in_place_scope`](ThreadPool::in_place_scope).
+    pub fn in_place_scope_fifo<'scope, OP, R>(&self, op: OP) -> R
+    where
+        OP: FnOnce(&ScopeFifo<'scope>) -> R,
+    {
+        in_place_on(&self.registry, op)
+    }
+
+    /// Runs `op` once on every worker of this pool and returns the results
+    /// indexed by worker; see [`broadcast`](crate::broadcast).
+    ///
+    /// # Panics
+    ///
+    /// With the first panic of `op`; called from outside the pool once it
+    /// is closed.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+    /// let names = pool.broadcast(|_| std::thread::current().name().map(str::to_owned));
+    /// assert_eq!(names, [Some("pilfer-0".to_owned()), Some("pilfer-1".to_owned())]);
+    /// ```
+    pub fn broadcast<OP, R>(&self, op: OP) -> Vec<R>
+    where
+        OP: Fn(BroadcastContext<'_>) -> R + Sync,
+        R: Send,
+    {
+        broadcast_in(&self.registry, op)
+    }
+
+    /// Runs `op` once on every worker of this pool, detached; see
+    /// [`spawn_broadcast`](crate::spawn_broadcast).
+    ///
+    /// # Panics
+    ///
+    /// Called from outside the pool once it is closed.
+    pub fn spawn_broadcast<OP>(&self, op: OP)
+    where
+        OP: Fn(BroadcastContext<'_>) + Send + Sync + 'static,
+    {
+        spawn_broadcast_in(&self.registry, op);
+    }
+
+    /// [`yield_now`](crate::yield_now) if the calling thread is a worker of
+    /// this pool; `None` otherwise.
+    pub fn yield_now(&self) -> Option<Yield> {
+        self.current_worker().and(crate::yield_now())
+    }
+
+    /// [`yield_local`](crate::yield_local) if the calling thread is a
+    /// worker of this pool; `None` otherwise.
+    pub fn yield_local(&self) -> Option<Yield> {
+        self.current_worker().and(crate::yield_local())
+    }
+
+    /// The number of worker threads; the same as
+    /// [`num_threads`](ThreadPool::num_threads), under rayon's name.
+    pub fn current_num_threads(&self) -> usize {
+        self.num_threads()
+    }
+
+    /// The index of the calling thread in this pool, if it is one of its
+    /// workers.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+    /// assert_eq!(pool.current_thread_index(), None);
+    /// assert!(pool.install(|| pool.current_thread_index()).is_some());
+    /// ```
+    pub fn current_thread_index(&self) -> Option<usize> {
+        self.current_worker().map(WorkerThread::index)
+    }
+
+    /// Whether the calling worker of this pool has tasks queued on its own
+    /// deque; `None` if the calling thread is not one of its workers.
+    pub fn current_thread_has_pending_tasks(&self) -> Option<bool> {
+        self.current_worker().map(WorkerThread::has_local_work)
+    }
+
+    fn current_worker(&self) -> Option<&'static WorkerThread> {
+        WorkerThread::current_in(&self.registry)
     }
 
     /// The number of worker threads.

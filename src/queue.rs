@@ -6,7 +6,9 @@
 //! * [`StealQueue`]: a handle on a peer's `LocalQueue`, taking from the
 //!   other (FIFO) end, where the oldest and usually largest work sits.
 //! * [`GlobalQueue`]: the injector, the entry point for threads outside the
-//!   pool; workers take batches from it into their own `LocalQueue`.
+//!   pool; workers take batches from it into their own `LocalQueue`. Each
+//!   worker also has two of them: its FIFO queue (`spawn_fifo`) and its
+//!   broadcast queue (jobs for that worker only).
 //!
 //! Normally these wrap crossbeam-deque's Chase-Lev deque ("Dynamic Circular
 //! Work-Stealing Deque", Chase and Lev, SPAA 2005; its weak-memory version,
@@ -92,6 +94,12 @@ mod imp {
         #[inline]
         pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
             convert(self.0.steal_batch_and_pop(&dest.0))
+        }
+
+        /// Takes the oldest item.
+        #[inline]
+        pub(crate) fn steal(&self) -> Steal<T> {
+            convert(self.0.steal())
         }
 
         pub(crate) fn is_empty(&self) -> bool {
@@ -185,6 +193,13 @@ mod imp {
 
         pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
             move_batch(&self.0, dest)
+        }
+
+        pub(crate) fn steal(&self) -> Steal<T> {
+            match lock(&self.0).pop_front() {
+                Some(item) => Steal::Success(item),
+                None => Steal::Empty,
+            }
         }
 
         pub(crate) fn is_empty(&self) -> bool {

@@ -69,6 +69,12 @@ pub(crate) struct WorkerSlot {
     pub(crate) publish_request: CachePadded<PublishRequest>,
     /// Written only by the owner, read by `metrics()`.
     pub(crate) counters: CachePadded<WorkerCounters>,
+    /// The jobs of the worker's FIFO spawns (`spawn_fifo`), oldest first;
+    /// each one pushed with a job on the worker's deque that runs the
+    /// oldest of them, whoever runs that (worker/fifo.rs).
+    pub(crate) fifo: GlobalQueue<JobRef>,
+    /// Jobs for this worker only (`broadcast`): nobody steals them.
+    pub(crate) broadcasts: GlobalQueue<JobRef>,
 }
 
 impl WorkerSlot {
@@ -90,6 +96,8 @@ impl Registry {
                 stealer,
                 publish_request: CachePadded::new(PublishRequest::new()),
                 counters: CachePadded::new(WorkerCounters::default()),
+                fifo: GlobalQueue::new(),
+                broadcasts: GlobalQueue::new(),
             })
             .collect();
         Arc::new(Registry {
@@ -168,7 +176,17 @@ impl Registry {
 
     /// Whether any queue holds a job; the re-check of the sleep protocol.
     pub(crate) fn has_work(&self) -> bool {
-        !self.injector.is_empty() || self.slots.iter().any(|slot| !slot.stealer.is_empty())
+        !self.injector.is_empty()
+            || self
+                .slots
+                .iter()
+                .any(|slot| !slot.stealer.is_empty() || !slot.broadcasts.is_empty())
+    }
+
+    /// Queues `job` for worker `index` only, and wakes it if it sleeps.
+    pub(crate) fn push_broadcast(&self, index: usize, job: JobRef) {
+        self.slots[index].broadcasts.push(job);
+        self.sleep.notify_worker(index);
     }
 
     /// Refuses work from outside from now on; producers waiting for room

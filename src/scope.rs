@@ -1,12 +1,12 @@
 //! Scopes: tasks that may borrow from the caller's stack.
 
+use crate::context::BroadcastContext;
 use crate::job;
 use crate::latch::ScopeLatch;
 use crate::registry::Registry;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::unwind::{self, Payload};
-use crate::worker;
 use crate::worker::WorkerThread;
 use crate::{global, install};
 use std::marker::PhantomData;
@@ -42,6 +42,17 @@ impl<'scope> ScopePtr<'scope> {
     }
 }
 
+/// Where a scope task is queued.
+#[derive(Clone, Copy)]
+enum Target {
+    /// The spawning worker's deque (newest first), or the injector.
+    Lifo,
+    /// The spawning worker's FIFO queue (in spawn order), or the injector.
+    Fifo,
+    /// Worker `index` of the scope's pool, and nobody else.
+    Worker(usize),
+}
+
 impl<'scope> Scope<'scope> {
     /// Spawns a task that may borrow anything outliving the scope. The scope
     /// does not return before the task (and everything it spawns) finishes.
@@ -59,13 +70,59 @@ impl<'scope> Scope<'scope> {
     where
         BODY: FnOnce(&Scope<'scope>) + Send + 'scope,
     {
+        let scope = ScopePtr(self);
+        // SAFETY: the task is queued once by `spawn_task`, which holds a
+        // count for it; the pointer is used only while that count is held.
+        self.spawn_task(Target::Lifo, move || body(unsafe { scope.as_ref() }));
+    }
+
+    /// Spawns `body` on every worker of the scope's pool, once each, with a
+    /// [`BroadcastContext`] saying which (see [`broadcast`](crate::broadcast)).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let pool = pilfer::ThreadPool::builder().num_threads(3).build().unwrap();
+    /// let runs = AtomicUsize::new(0);
+    /// pool.scope(|s| {
+    ///     s.spawn_broadcast(|_, ctx| {
+    ///         assert_eq!(ctx.num_threads(), 3);
+    ///         runs.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    /// });
+    /// assert_eq!(runs.into_inner(), 3);
+    /// ```
+    pub fn spawn_broadcast<BODY>(&self, body: BODY)
+    where
+        BODY: Fn(&Scope<'scope>, BroadcastContext<'_>) + Send + Sync + 'scope,
+    {
+        let body = Arc::new(body);
+        let threads = self.registry.num_threads();
+        for index in 0..threads {
+            let (body, scope) = (Arc::clone(&body), ScopePtr(self));
+            self.spawn_task(Target::Worker(index), move || {
+                // SAFETY: as in `spawn`.
+                body(
+                    unsafe { scope.as_ref() },
+                    BroadcastContext::new(index, threads),
+                );
+            });
+        }
+    }
+
+    /// Queues `task` as one of the scope's tasks: counted, its panic
+    /// recorded, the count given back once it is done.
+    fn spawn_task<TASK>(&self, target: Target, task: TASK)
+    where
+        TASK: FnOnce() + Send + 'scope,
+    {
         self.latch.increment();
         let scope = ScopePtr(self);
         let job = move || {
             // SAFETY: the count taken above keeps the scope waiting until
             // the decrement below, the last use of the pointer.
             let scope = unsafe { scope.as_ref() };
-            if let Err(payload) = unwind::halt_unwinding(|| body(scope)) {
+            if let Err(payload) = unwind::halt_unwinding(task) {
                 scope.record_panic(payload);
             }
             // SAFETY: the scope is valid; nothing touches it after this.
@@ -75,7 +132,12 @@ impl<'scope> Scope<'scope> {
         // both alive until the scope's count drops to zero, which needs this
         // job to have run; it is pushed once and does not unwind.
         let job_ref = unsafe { job::detached_job(job) };
-        worker::push_from_anywhere(&self.registry, job_ref);
+        match (target, WorkerThread::current_in(&self.registry)) {
+            (Target::Worker(index), _) => self.registry.push_broadcast(index, job_ref),
+            (Target::Fifo, Some(worker)) => worker.push_fifo(job_ref),
+            (Target::Lifo, Some(worker)) => worker.push(job_ref),
+            (Target::Lifo | Target::Fifo, None) => self.registry.inject(job_ref),
+        }
     }
 
     fn record_panic(&self, payload: Payload) {
@@ -111,32 +173,183 @@ impl Drop for Scope<'_> {
     }
 }
 
-/// Runs a scope's body on `worker` and waits for all its tasks.
+/// A scope whose tasks, spawned from one worker, start in the order they
+/// were spawned (FIFO), where [`Scope`]'s start newest first; see
+/// [`scope_fifo`].
+pub struct ScopeFifo<'scope> {
+    base: Scope<'scope>,
+}
+
+/// A `*const ScopeFifo` that may cross threads, as [`ScopePtr`].
+struct ScopeFifoPtr<'scope>(*const ScopeFifo<'scope>);
+
+// SAFETY: as for `ScopePtr`.
+unsafe impl Send for ScopeFifoPtr<'_> {}
+
+impl<'scope> ScopeFifoPtr<'scope> {
+    /// # Safety
+    /// As [`ScopePtr::as_ref`].
+    unsafe fn as_ref(&self) -> &ScopeFifo<'scope> {
+        // SAFETY: forwarded from the caller.
+        unsafe { &*self.0 }
+    }
+}
+
+impl<'scope> ScopeFifo<'scope> {
+    /// Spawns a task that may borrow anything outliving the scope; the
+    /// tasks spawned from one worker start in the order they were spawned.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    ///
+    /// let pool = pilfer::ThreadPool::builder().num_threads(1).build().unwrap();
+    /// let order = Mutex::new(Vec::new());
+    /// pool.scope_fifo(|s| {
+    ///     for i in 0..4 {
+    ///         let order = &order;
+    ///         s.spawn_fifo(move |_| order.lock().unwrap().push(i));
+    ///     }
+    /// });
+    /// assert_eq!(order.into_inner().unwrap(), [0, 1, 2, 3]);
+    /// ```
+    pub fn spawn_fifo<BODY>(&self, body: BODY)
+    where
+        BODY: FnOnce(&ScopeFifo<'scope>) + Send + 'scope,
+    {
+        let scope = ScopeFifoPtr(self);
+        // SAFETY: as in `Scope::spawn`.
+        self.base
+            .spawn_task(Target::Fifo, move || body(unsafe { scope.as_ref() }));
+    }
+
+    /// Spawns `body` on every worker of the scope's pool, once each; see
+    /// [`Scope::spawn_broadcast`].
+    pub fn spawn_broadcast<BODY>(&self, body: BODY)
+    where
+        BODY: Fn(&ScopeFifo<'scope>, BroadcastContext<'_>) + Send + Sync + 'scope,
+    {
+        let body = Arc::new(body);
+        let threads = self.base.registry.num_threads();
+        for index in 0..threads {
+            let (body, scope) = (Arc::clone(&body), ScopeFifoPtr(self));
+            self.base.spawn_task(Target::Worker(index), move || {
+                // SAFETY: as in `Scope::spawn`.
+                body(
+                    unsafe { scope.as_ref() },
+                    BroadcastContext::new(index, threads),
+                );
+            });
+        }
+    }
+}
+
+/// A scope of either kind, as its body sees it.
+pub(crate) trait ScopeKind<'scope>: Sized {
+    fn new(base: Scope<'scope>) -> Self;
+    fn base(&self) -> &Scope<'scope>;
+}
+
+impl<'scope> ScopeKind<'scope> for Scope<'scope> {
+    fn new(base: Scope<'scope>) -> Self {
+        base
+    }
+    fn base(&self) -> &Scope<'scope> {
+        self
+    }
+}
+
+impl<'scope> ScopeKind<'scope> for ScopeFifo<'scope> {
+    fn new(base: Scope<'scope>) -> Self {
+        ScopeFifo { base }
+    }
+    fn base(&self) -> &Scope<'scope> {
+        &self.base
+    }
+}
+
+/// Who runs a scope's body and waits for it.
+enum Owner<'a> {
+    Worker(&'a WorkerThread),
+    /// A thread outside every pool (`in_place_scope`).
+    Thread,
+}
+
+/// Runs `op` in a new scope whose tasks go to `registry`'s pool, with the
+/// body on the calling thread (`owner`), and waits for all its tasks.
+fn run_scope<'scope, S, OP, R>(registry: &Arc<Registry>, owner: Owner<'_>, op: OP) -> R
+where
+    S: ScopeKind<'scope>,
+    OP: FnOnce(&S) -> R,
+{
+    let latch = match owner {
+        Owner::Worker(worker) => ScopeLatch::for_worker(&worker.registry().sleep, worker.index()),
+        Owner::Thread => ScopeLatch::for_current_thread(),
+    };
+    let scope = S::new(Scope {
+        latch,
+        registry: Arc::clone(registry),
+        panic: AtomicPtr::new(ptr::null_mut()),
+        _marker: PhantomData,
+    });
+    let result = match unwind::halt_unwinding(|| op(&scope)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            scope.base().record_panic(payload);
+            None
+        }
+    };
+    let base = scope.base();
+    // The body's own count.
+    // SAFETY: `scope` lives in this frame until after the wait below.
+    unsafe { ScopeLatch::decrement(&base.latch) };
+    match owner {
+        Owner::Worker(worker) => worker.wait_until(&base.latch),
+        Owner::Thread => base.latch.wait_blocking(),
+    }
+    if let Some(payload) = base.take_panic() {
+        unwind::resume_unwinding(payload);
+    }
+    result.expect("pilfer: scope body finished without a value or a panic")
+}
+
+/// Runs a scope's body on `worker` (of the scope's pool) and waits for all
+/// its tasks.
 pub(crate) fn scope_on<'scope, OP, R>(worker: &WorkerThread, op: OP) -> R
 where
     OP: FnOnce(&Scope<'scope>) -> R,
 {
-    let scope = Scope {
-        latch: ScopeLatch::new(&worker.registry().sleep, worker.index()),
-        registry: Arc::clone(worker.registry()),
-        panic: AtomicPtr::new(ptr::null_mut()),
-        _marker: PhantomData,
-    };
-    let result = match unwind::halt_unwinding(|| op(&scope)) {
-        Ok(value) => Some(value),
-        Err(payload) => {
-            scope.record_panic(payload);
-            None
-        }
-    };
-    // The body's own count.
-    // SAFETY: `scope` lives in this frame until after the wait below.
-    unsafe { ScopeLatch::decrement(&scope.latch) };
-    worker.wait_until(&scope.latch);
-    if let Some(payload) = scope.take_panic() {
-        unwind::resume_unwinding(payload);
+    run_scope(worker.registry(), Owner::Worker(worker), op)
+}
+
+/// As [`scope_on`], for a FIFO scope.
+pub(crate) fn scope_fifo_on<'scope, OP, R>(worker: &WorkerThread, op: OP) -> R
+where
+    OP: FnOnce(&ScopeFifo<'scope>) -> R,
+{
+    run_scope(worker.registry(), Owner::Worker(worker), op)
+}
+
+/// A scope on `registry`'s pool whose body runs on the calling thread,
+/// wherever it is: a worker of that pool, of another one (which runs its
+/// own pool's work while it waits), or a thread outside every pool.
+///
+/// # Panics
+///
+/// Off the pool, if the pool is closed.
+pub(crate) fn in_place_on<'scope, S, OP, R>(registry: &Arc<Registry>, op: OP) -> R
+where
+    S: ScopeKind<'scope>,
+    OP: FnOnce(&S) -> R,
+{
+    let worker = WorkerThread::current();
+    if !worker.is_some_and(|worker| ptr::eq(&**worker.registry(), &**registry)) {
+        install::refuse_if_closed(registry);
     }
-    result.expect("pilfer: scope body finished without a value or a panic")
+    let owner = match worker {
+        Some(worker) => Owner::Worker(worker),
+        None => Owner::Thread,
+    };
+    run_scope(registry, owner, op)
 }
 
 /// Creates a scope on the current worker's pool (or the global pool outside
@@ -169,5 +382,78 @@ where
     match WorkerThread::current() {
         Some(worker) => scope_on(worker, op),
         None => install::on_worker(global::registry(), |worker| scope_on(worker, op)),
+    }
+}
+
+/// As [`scope`], but the tasks spawned from one worker start in the order
+/// they were spawned (see [`ScopeFifo`]).
+///
+/// # Panics
+///
+/// As [`scope`].
+///
+/// ```
+/// let mut squares = vec![0; 8];
+/// pilfer::scope_fifo(|s| {
+///     for (i, square) in squares.iter_mut().enumerate() {
+///         s.spawn_fifo(move |_| *square = i * i);
+///     }
+/// });
+/// assert_eq!(squares[7], 49);
+/// ```
+pub fn scope_fifo<'scope, OP, R>(op: OP) -> R
+where
+    OP: FnOnce(&ScopeFifo<'scope>) -> R + Send,
+    R: Send,
+{
+    match WorkerThread::current() {
+        Some(worker) => scope_fifo_on(worker, op),
+        None => install::on_worker(global::registry(), |worker| scope_fifo_on(worker, op)),
+    }
+}
+
+/// Creates a scope whose body runs right here, on the calling thread, and
+/// whose tasks go to the current worker's pool (or the global pool, outside
+/// every pool); returns once every task has finished. Unlike [`scope`], the
+/// body is not moved into the pool, so it need not be `Send`. A worker
+/// waiting for the tasks runs other work of its pool meanwhile; a thread
+/// outside every pool blocks.
+///
+/// # Panics
+///
+/// With the first panic of the body or a task, after all finished; and as
+/// [`scope`], if the global pool cannot be built.
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// let here = Rc::new(5); // not Send: the body stays on this thread
+/// let mut doubled = 0;
+/// pilfer::in_place_scope(|s| {
+///     let (five, doubled) = (*here, &mut doubled);
+///     s.spawn(move |_| *doubled = five * 2);
+/// });
+/// assert_eq!(doubled, 10);
+/// ```
+pub fn in_place_scope<'scope, OP, R>(op: OP) -> R
+where
+    OP: FnOnce(&Scope<'scope>) -> R,
+{
+    in_place_on(current_registry(), op)
+}
+
+/// As [`in_place_scope`], with a FIFO scope ([`ScopeFifo`]).
+pub fn in_place_scope_fifo<'scope, OP, R>(op: OP) -> R
+where
+    OP: FnOnce(&ScopeFifo<'scope>) -> R,
+{
+    in_place_on(current_registry(), op)
+}
+
+/// The current worker's pool, or the global pool.
+fn current_registry() -> &'static Arc<Registry> {
+    match WorkerThread::current() {
+        Some(worker) => worker.registry(),
+        None => global::registry(),
     }
 }

@@ -216,6 +216,24 @@ impl Sleep {
         }
     }
 
+    /// Called after pushing a job that only worker `index` may take (its
+    /// broadcast queue): wakes that worker if it sleeps, counting it as a
+    /// searcher. The pusher's push precedes its lock here; a worker falling
+    /// asleep lists itself under the same lock before its re-check of the
+    /// queues: one of the two sees the other.
+    pub(crate) fn notify_worker(&self, index: usize) {
+        let mut state = lock(&self.state);
+        if state.asleep[index] {
+            state.asleep[index] = false;
+            if let Some(position) = state.sleepers.iter().position(|&i| i == index) {
+                state.sleepers.swap_remove(position);
+            }
+            self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
+            drop(state);
+            self.parkers[index].unpark();
+        }
+    }
+
     /// Wakes worker `index` if it sleeps; used when the condition it waits
     /// for is met. It takes itself off the list when it runs.
     pub(crate) fn wake_worker(&self, index: usize) {

@@ -41,13 +41,22 @@ fn admit(
 /// its closure was dropped.
 struct Refused;
 
+/// The order in which a worker starts the tasks it spawned itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Newest first (`spawn`): what it touched last is hot in its cache.
+    Lifo,
+    /// Oldest first (`spawn_fifo`).
+    Fifo,
+}
+
 /// Queues `runner` (a closure that does not unwind) along `route`;
 /// `worker` is the calling thread's, if it is one. `gives_slot_back`: the
 /// runner gives its slot of the bound back itself (a task's cell), so it is
 /// not wrapped to do so.
 fn dispatch<F>(
     registry: &Registry,
-    route: Route,
+    (route, order): (Route, Order),
     worker: Option<&WorkerThread>,
     runner: F,
     gives_slot_back: bool,
@@ -56,6 +65,9 @@ where
     F: FnOnce() + Send + 'static,
 {
     match (route, worker) {
+        (Route::Local, Some(worker)) if order == Order::Fifo => {
+            worker.push_fifo(into_job(runner));
+        }
         (Route::Local, Some(worker)) => worker.push(into_job(runner)),
         (Route::Inject { counted }, _) => {
             let job = if counted && !gives_slot_back {
@@ -188,7 +200,7 @@ where
 /// Runs a detached closure along `route`.
 fn spawn_along<F>(
     registry: &Registry,
-    route: Route,
+    (route, order): (Route, Order),
     worker: Option<&WorkerThread>,
     func: F,
 ) -> Result<(), Refused>
@@ -200,8 +212,14 @@ where
             run_here(registry, func);
             Ok(())
         }
-        Route::Local => dispatch(registry, route, worker, detached(func), false),
-        route => dispatch(registry, route, worker, detached_from_outside(func), false),
+        Route::Local => dispatch(registry, (route, order), worker, detached(func), false),
+        route => dispatch(
+            registry,
+            (route, order),
+            worker,
+            detached_from_outside(func),
+            false,
+        ),
     }
 }
 
@@ -214,12 +232,12 @@ fn closed(what: &str) -> ! {
     )
 }
 
-pub(crate) fn spawn_in<F>(registry: &Registry, func: F)
+pub(crate) fn spawn_in<F>(registry: &Registry, order: Order, func: F)
 where
     F: FnOnce() + Send + 'static,
 {
     let refused = match admit(registry, Wait::Policy) {
-        Ok((route, worker)) => spawn_along(registry, route, worker, func).is_err(),
+        Ok((route, worker)) => spawn_along(registry, (route, order), worker, func).is_err(),
         // `Wait::Policy` never gives up waiting: only a closed pool refuses.
         Err(_) => true,
     };
@@ -241,7 +259,7 @@ where
             // Only a timeout too large to represent (`Wait::Forever`) waits
             // in line; refused there, the closure is already dropped and
             // cannot be handed back.
-            if spawn_along(registry, route, worker, func).is_err() {
+            if spawn_along(registry, (route, Order::Lifo), worker, func).is_err() {
                 closed("spawn_timeout");
             }
             Ok(())
@@ -278,7 +296,13 @@ where
             };
             // The cell catches the closure's panic itself, into the result.
             let (task, cell) = task::new_task(func, registry, origin);
-            let queued = dispatch(registry, route, worker, task::task_job(cell), true);
+            let queued = dispatch(
+                registry,
+                (route, Order::Lifo),
+                worker,
+                task::task_job(cell),
+                true,
+            );
             if queued.is_err() {
                 task.refuse();
                 closed("submit");
@@ -315,7 +339,41 @@ where
     F: FnOnce() + Send + 'static,
 {
     match WorkerThread::current() {
-        Some(worker) => spawn_in(worker.registry(), func),
-        None => spawn_in(global::registry(), func),
+        Some(worker) => spawn_in(worker.registry(), Order::Lifo, func),
+        None => spawn_in(global::registry(), Order::Lifo, func),
+    }
+}
+
+/// As [`spawn`], but the tasks spawned from one worker with `spawn_fifo`
+/// start in the order they were spawned (first in, first out), while
+/// [`spawn`]'s start newest first. From outside every pool the two are the
+/// same: the global injector is FIFO. The bound and panics work as for
+/// [`spawn`].
+///
+/// # Panics
+///
+/// As [`spawn`].
+///
+/// ```
+/// use std::sync::mpsc;
+///
+/// let pool = pilfer::ThreadPool::builder().num_threads(1).build().unwrap();
+/// let (sender, receiver) = mpsc::channel();
+/// pool.install(|| {
+///     for i in 0..4 {
+///         let sender = sender.clone();
+///         pilfer::spawn_fifo(move || sender.send(i).unwrap());
+///     }
+/// });
+/// drop(sender);
+/// assert_eq!(receiver.iter().collect::<Vec<_>>(), [0, 1, 2, 3]);
+/// ```
+pub fn spawn_fifo<F>(func: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    match WorkerThread::current() {
+        Some(worker) => spawn_in(worker.registry(), Order::Fifo, func),
+        None => spawn_in(global::registry(), Order::Fifo, func),
     }
 }

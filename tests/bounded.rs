@@ -481,11 +481,14 @@ fn try_spawn_error_is_an_error_for_any_closure() {
         (error.into_inner())();
         assert_eq!(receiver.try_recv().unwrap(), "intact");
 
-        // `ShutDown` cannot be provoked through a borrowed pool (it shuts
-        // down only when dropped): check its formatting directly.
+        // `ShutDown` after `close` (tests/lifecycle.rs covers the paths);
+        // here, its formatting.
         let shut_down = TrySpawnError::ShutDown(|| 5);
         assert!(shut_down.is_shut_down() && !shut_down.is_full());
-        assert_eq!(shut_down.to_string(), "the thread pool is shutting down");
+        assert_eq!(
+            shut_down.to_string(),
+            "the thread pool is closed and takes no new work from outside"
+        );
         assert_eq!(format!("{shut_down:?}"), "ShutDown(..)");
         assert_eq!((shut_down.into_inner())(), 5);
 

@@ -352,3 +352,134 @@ fn shutdown_drains_queued_work() {
     pool.shutdown();
     assert_eq!(ran.load(Ordering::SeqCst), TASKS);
 }
+
+/// A waker that unparks the thread that made it.
+struct Unparker(std::thread::Thread);
+
+impl std::task::Wake for Unparker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `future` to completion on this thread.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let waker = Arc::new(Unparker(std::thread::current())).into();
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(output) => return output,
+            std::task::Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+/// A task's cell through each of its ends: awaited (the waker registered,
+/// re-registered, woken), aborted before its start (the closure dropped by
+/// the caller), discarded by `shutdown_now`, and run inline when polled on
+/// its own pool.
+#[test]
+fn task_cells_awaited_aborted_and_discarded() {
+    let pool = Arc::new(pool(1));
+    let (release, gate) = mpsc::channel::<()>();
+    let (started, is_started) = mpsc::channel();
+    let blocker = pool.submit(move || {
+        started.send(()).unwrap();
+        gate.recv().unwrap();
+        String::from("released")
+    });
+    is_started.recv().unwrap();
+    // Queued behind the blocker: one aborted, one awaited from here.
+    let payload = vec![1u8; 32];
+    let aborted = pool.submit(move || payload.len());
+    assert!(aborted.abort());
+    let awaited = pool.submit(|| vec![7u8; 4]);
+    let waiter = std::thread::spawn(move || block_on(awaited).unwrap());
+    std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 10 }));
+    release.send(()).unwrap();
+    assert_eq!(waiter.join().unwrap(), [7; 4]);
+    assert_eq!(blocker.join().unwrap(), "released");
+    assert!(aborted.join().unwrap_err().is_cancelled());
+
+    // Polled on a worker of its own pool before it started: runs there.
+    let inner = Arc::clone(&pool);
+    let inline = pool.install(move || block_on(inner.submit(|| String::from("inline"))));
+    assert_eq!(inline.unwrap(), "inline");
+
+    // Discarded: queued behind a blocker when `shutdown_now` runs.
+    let (release, gate) = mpsc::channel::<()>();
+    let (started, is_started) = mpsc::channel();
+    pool.spawn(move || {
+        started.send(()).unwrap();
+        gate.recv().unwrap();
+    });
+    is_started.recv().unwrap();
+    let discarded = pool.submit(|| vec![0u8; 8]);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let guard = Arc::clone(&dropped);
+    pool.spawn(move || drop(guard));
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1));
+        release.send(()).unwrap();
+    });
+    let pool = Arc::into_inner(pool).expect("the only reference");
+    assert_eq!(pool.shutdown_now(), 2);
+    releaser.join().unwrap();
+    assert!(discarded.join().unwrap_err().is_cancelled());
+    assert_eq!(
+        Arc::strong_count(&dropped),
+        1,
+        "the discarded closure was dropped"
+    );
+}
+
+/// A worker of another pool waiting in a full bounded pool's line when the
+/// pool is closed: its handed-over job comes back and is run once, only to
+/// drop what it carries.
+#[test]
+fn a_refused_job_comes_back_to_its_producer() {
+    let bounded = Arc::new(
+        pilfer::ThreadPool::builder()
+            .num_threads(1)
+            .max_pending(1)
+            .build()
+            .unwrap(),
+    );
+    let (release, gate) = mpsc::channel::<()>();
+    let (started, is_started) = mpsc::channel();
+    bounded.spawn(move || {
+        started.send(()).unwrap();
+        gate.recv().unwrap();
+    });
+    is_started.recv().unwrap();
+    bounded.spawn(|| ()); // fills the bound
+    let home = pool(1);
+    let carried = Arc::new(AtomicUsize::new(0));
+    let (in_line, is_in_line) = mpsc::channel();
+    let outcome = {
+        let (bounded, carried) = (Arc::clone(&bounded), Arc::clone(&carried));
+        std::thread::spawn(move || {
+            home.install(move || {
+                in_line.send(()).unwrap();
+                quietly(|| {
+                    panic::catch_unwind(AssertUnwindSafe(|| {
+                        bounded.submit(move || carried.load(Ordering::SeqCst))
+                    }))
+                })
+                .is_err()
+            })
+        })
+    };
+    is_in_line.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 10 }));
+    bounded.close();
+    assert!(outcome.join().unwrap(), "submit on a closed pool panics");
+    assert_eq!(
+        Arc::strong_count(&carried),
+        1,
+        "the refused closure was dropped"
+    );
+    release.send(()).unwrap();
+    drop(Arc::into_inner(bounded).expect("the only reference"));
+}

@@ -162,23 +162,42 @@ impl Latch for PoolLatch {
 }
 
 /// A counter that sets its latch when it drops to zero: a scope waits on it
-/// for its body and every task spawned in it. The waiter (the scope's owner)
-/// and every decrementer run on workers of the same pool.
+/// for its body and every task spawned in it. The decrementers run on the
+/// scope's pool (and the body wherever the scope's owner is); the owner is
+/// a worker, of that pool or another (it sleeps in its pool's protocol), or
+/// a thread outside every pool (`in_place_scope`; it parks).
 pub(crate) struct ScopeLatch {
     core: CoreLatch,
     counter: AtomicUsize,
-    sleep: Arc<Sleep>,
-    owner: usize,
+    owner: Owner,
+}
+
+/// Who waits for a scope.
+enum Owner {
+    Worker { sleep: Arc<Sleep>, index: usize },
+    Thread(thread::Thread),
 }
 
 impl ScopeLatch {
-    /// A latch with a count of one, waited on by worker `owner` of the pool
+    /// A latch with a count of one, waited on by worker `index` of the pool
     /// whose sleep state is `sleep`.
-    pub(crate) fn new(sleep: &Arc<Sleep>, owner: usize) -> Self {
+    pub(crate) fn for_worker(sleep: &Arc<Sleep>, index: usize) -> Self {
+        ScopeLatch::new(Owner::Worker {
+            sleep: Arc::clone(sleep),
+            index,
+        })
+    }
+
+    /// A latch with a count of one, waited on by the calling thread, which
+    /// is outside every pool ([`ScopeLatch::wait_blocking`]).
+    pub(crate) fn for_current_thread() -> Self {
+        ScopeLatch::new(Owner::Thread(thread::current()))
+    }
+
+    fn new(owner: Owner) -> Self {
         ScopeLatch {
             core: CoreLatch::new(),
             counter: AtomicUsize::new(1),
-            sleep: Arc::clone(sleep),
             owner,
         }
     }
@@ -201,19 +220,37 @@ impl ScopeLatch {
         // SAFETY: valid on entry. AcqRel: the Release half publishes this
         // task's writes; the last decrementer's Acquire half gathers every
         // earlier task's, and the set passes them on to the owner.
-        if unsafe { (*this).counter.fetch_sub(1, Ordering::AcqRel) } != 1 {
-            return;
+        if unsafe { (*this).counter.fetch_sub(1, Ordering::AcqRel) } == 1 {
+            // SAFETY: still valid: the owner waits for the latch, not the
+            // count.
+            unsafe { ScopeLatch::set(this) }
         }
-        // SAFETY: still valid (the owner waits for the latch, not the
-        // count); what is needed is read before the swap. The sleep state
-        // outlives it: every decrementer runs on a worker of the scope's
-        // pool (scope tasks are only queued there), which keeps it alive.
-        let (sleep, owner) = unsafe { (&*(*this).sleep as *const Sleep, (*this).owner) };
+    }
+
+    #[cold]
+    unsafe fn set(this: *const Self) {
+        // SAFETY: valid on entry; whom to wake is read (and kept alive by a
+        // clone) before the swap, after which the owner may free the latch.
+        let owner = match unsafe { &(*this).owner } {
+            Owner::Worker { sleep, index } => Owner::Worker {
+                sleep: Arc::clone(sleep),
+                index: *index,
+            },
+            Owner::Thread(thread) => Owner::Thread(thread.clone()),
+        };
         // SAFETY: the core is valid now; nothing of the latch is used after.
         if unsafe { CoreLatch::set(&(*this).core) } {
-            // SAFETY: see above: the decrementer's pool is alive.
-            unsafe { (*sleep).wake_worker(owner) };
+            match owner {
+                Owner::Worker { sleep, index } => sleep.wake_worker(index),
+                Owner::Thread(thread) => thread.unpark(),
+            }
         }
+    }
+
+    /// Parks the calling thread, the owner outside every pool, until every
+    /// count is gone.
+    pub(crate) fn wait_blocking(&self) {
+        self.core.park_until_set();
     }
 }
 

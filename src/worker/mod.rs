@@ -2,6 +2,7 @@
 //! it looks for work. How it waits is `wait.rs`; its life from start to
 //! exit, the shutdown phase included, is `lifecycle.rs`.
 
+mod fifo;
 mod lifecycle;
 mod wait;
 
@@ -10,7 +11,7 @@ pub(crate) use lifecycle::main_loop;
 use crate::job::JobRef;
 use crate::metrics::bump;
 use crate::publish::{Publication, RecordedJoin};
-use crate::queue::{LocalQueue, Steal};
+use crate::queue::{GlobalQueue, LocalQueue, Steal};
 use crate::registry::{Registry, WorkerSlot};
 use crate::rng::XorShift64Star;
 use crate::sync::{Arc, cell_thread_local, hint};
@@ -93,6 +94,11 @@ impl WorkerThread {
         self.registry.sleep.notify_new_work();
     }
 
+    /// Whether this worker's own deque holds jobs.
+    pub(crate) fn has_local_work(&self) -> bool {
+        !self.slot().stealer.is_empty()
+    }
+
     /// Pops the most recently pushed job of this worker's deque.
     #[inline]
     pub(crate) fn take_local_job(&self) -> Option<JobRef> {
@@ -144,16 +150,22 @@ impl WorkerThread {
         self.publication.leave(outer);
     }
 
-    /// Looks for work: own deque, then a batch from the injector, then one
-    /// job from a peer's deque (starting at a random victim), raising the
-    /// publish request of every peer found empty. (Stealing batches from
-    /// peers was measured and dropped: on scope-chunks it made the thief
-    /// walk memory in a worse order, costing ~1.5x at 2 threads.)
+    /// Looks for work: own deque, then the jobs broadcast to this worker,
+    /// then a batch from the injector, then one job from a peer's deque
+    /// (starting at a random victim), raising the publish request of every
+    /// peer found empty. (Stealing batches from peers was measured and
+    /// dropped: BENCHMARKS.md.)
     #[inline]
     pub(crate) fn find_work(&self) -> Option<JobRef> {
         self.take_local_job()
+            .or_else(|| self.take_broadcast())
             .or_else(|| self.steal_from_injector())
             .or_else(|| self.steal_from_peers())
+    }
+
+    /// A job broadcast to this worker (only it takes from that queue).
+    pub(crate) fn take_broadcast(&self) -> Option<JobRef> {
+        take_from(&self.slot().broadcasts)
     }
 
     /// `find_work` for a worker's run loop (`wait_until`), which also runs
@@ -166,7 +178,7 @@ impl WorkerThread {
             self.looks.set(looks);
         } else {
             self.looks.set(0);
-            if let Some(job) = self.steal_from_injector() {
+            if let Some(job) = self.take_broadcast().or_else(|| self.steal_from_injector()) {
                 return Some(job);
             }
         }
@@ -219,12 +231,14 @@ impl WorkerThread {
     }
 }
 
-/// Pushes a job from any thread: onto the caller's own deque when it is a
-/// worker of `registry`'s pool, else into the pool's injector.
-pub(crate) fn push_from_anywhere(registry: &Registry, job: JobRef) {
-    match WorkerThread::current_in(registry) {
-        Some(worker) => worker.push(job),
-        None => registry.inject(job),
+/// Takes the oldest job of `queue`, retrying lost races.
+fn take_from(queue: &GlobalQueue<JobRef>) -> Option<JobRef> {
+    loop {
+        match queue.steal() {
+            Steal::Success(job) => return Some(job),
+            Steal::Empty => return None,
+            Steal::Retry => hint::spin_loop(),
+        }
     }
 }
 

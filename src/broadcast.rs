@@ -1,0 +1,133 @@
+//! Broadcasts: a closure run once on every worker of a pool, for per-worker
+//! set-up (thread-locals, buffers) or per-worker reports.
+
+use crate::context::BroadcastContext;
+use crate::global;
+use crate::job;
+use crate::registry::Registry;
+use crate::scope::{Scope, in_place_on};
+use crate::sync::{Arc, Mutex, lock};
+use crate::unwind;
+use crate::worker::{self, WorkerThread};
+
+/// Runs `op` once on every worker of the current worker's pool (or of the
+/// global pool, outside every pool), all at the same time as far as the
+/// workers allow, and returns the results indexed by worker. The caller
+/// waits: a worker runs other work of its pool meanwhile (its own share of
+/// the broadcast included).
+///
+/// A worker runs its share when it next looks for work; a pool's
+/// [`use_current_thread`](crate::ThreadPoolBuilder::use_current_thread)
+/// worker only while that thread is inside the pool.
+///
+/// # Panics
+///
+/// With the first panic of `op`, once every worker has run it; off the
+/// pool, if it is closed.
+///
+/// ```
+/// let pool = pilfer::ThreadPool::builder().num_threads(3).build().unwrap();
+/// let indices = pool.install(|| pilfer::broadcast(|ctx| ctx.index()));
+/// assert_eq!(indices, [0, 1, 2]);
+/// ```
+pub fn broadcast<OP, R>(op: OP) -> Vec<R>
+where
+    OP: Fn(BroadcastContext<'_>) -> R + Sync,
+    R: Send,
+{
+    broadcast_in(current_registry(), op)
+}
+
+/// Runs `op` once on every worker of the current worker's pool (or of the
+/// global pool), detached: each run's panic goes to the pool's
+/// [`panic_handler`](crate::ThreadPoolBuilder::panic_handler), as a
+/// detached task's does. Broadcasts are not counted by the pool's
+/// [`max_pending`](crate::ThreadPoolBuilder::max_pending) bound.
+///
+/// # Panics
+///
+/// Called from outside a closed pool.
+///
+/// ```
+/// use std::sync::mpsc;
+///
+/// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+/// let (sender, receiver) = mpsc::channel();
+/// let sender = std::sync::Mutex::new(sender);
+/// pool.spawn_broadcast(move |ctx| sender.lock().unwrap().send(ctx.index()).unwrap());
+/// let mut seen: Vec<usize> = receiver.iter().take(2).collect();
+/// seen.sort();
+/// assert_eq!(seen, [0, 1]);
+/// ```
+pub fn spawn_broadcast<OP>(op: OP)
+where
+    OP: Fn(BroadcastContext<'_>) + Send + Sync + 'static,
+{
+    spawn_broadcast_in(current_registry(), op);
+}
+
+/// [`broadcast`] on `registry`'s pool: a scope with one task per worker,
+/// each writing its result into its own slot.
+pub(crate) fn broadcast_in<OP, R>(registry: &Arc<Registry>, op: OP) -> Vec<R>
+where
+    OP: Fn(BroadcastContext<'_>) -> R + Sync,
+    R: Send,
+{
+    let results: Vec<Mutex<Option<R>>> = (0..registry.num_threads())
+        .map(|_| Mutex::new(None))
+        .collect();
+    in_place_on(registry, |scope: &Scope<'_>| {
+        scope.spawn_broadcast(|_, ctx| {
+            let index = ctx.index();
+            let value = op(ctx);
+            let previous = lock(&results[index]).replace(value);
+            assert!(
+                previous.is_none(),
+                "pilfer: a broadcast ran twice on worker {index}"
+            );
+        });
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            let value = slot
+                .into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            value.expect("pilfer: a worker missed a broadcast")
+        })
+        .collect()
+}
+
+/// [`spawn_broadcast`] on `registry`'s pool.
+pub(crate) fn spawn_broadcast_in<OP>(registry: &Arc<Registry>, op: OP)
+where
+    OP: Fn(BroadcastContext<'_>) + Send + Sync + 'static,
+{
+    if WorkerThread::current_in(registry).is_none() {
+        crate::install::refuse_if_closed(registry);
+    }
+    let op = Arc::new(op);
+    let threads = registry.num_threads();
+    for index in 0..threads {
+        let op = Arc::clone(&op);
+        let run = move || {
+            let run = || op(BroadcastContext::new(index, threads));
+            if let Err(payload) = unwind::halt_unwinding(run) {
+                worker::report_detached_panic(payload);
+            }
+        };
+        // SAFETY: `run` is `'static` and does not unwind; pushed once, and
+        // every queued job runs once (workers drain their broadcast queues
+        // before they exit).
+        let job = unsafe { job::detached_job(run) };
+        registry.push_broadcast(index, job);
+    }
+}
+
+/// The current worker's pool, or the global pool.
+fn current_registry() -> &'static Arc<Registry> {
+    match WorkerThread::current() {
+        Some(worker) => worker.registry(),
+        None => global::registry(),
+    }
+}
