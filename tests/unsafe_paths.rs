@@ -391,7 +391,7 @@ fn task_cells_awaited_aborted_and_discarded() {
     });
     is_started.recv().unwrap();
     // Queued behind the blocker: one aborted, one awaited from here.
-    let payload = vec![1u8; 32];
+    let payload = Box::new([1u8; 32]); // on the heap: Miri checks its one drop
     let aborted = pool.submit(move || payload.len());
     assert!(aborted.abort());
     let awaited = pool.submit(|| vec![7u8; 4]);
