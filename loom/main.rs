@@ -458,3 +458,43 @@ fn close_refuses_a_producer_blocked_on_the_bound() {
         drop(Arc::try_unwrap(pool).ok().expect("the producer is done"));
     });
 }
+
+#[test]
+fn broadcast_runs_once_on_each_worker_and_completes() {
+    model(|| {
+        let pool = pool(2);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counter = runs.clone();
+        let indices = pool.broadcast(move |ctx| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            ctx.index()
+        });
+        assert_eq!(indices, [0, 1]);
+        assert_eq!(runs.load(Ordering::Relaxed), 2);
+        drop(pool);
+    });
+}
+
+#[test]
+fn use_current_thread_hands_the_thread_back_with_its_work_done() {
+    model(|| {
+        let pool = pilfer::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .use_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(pilfer::current_thread_index(), Some(0));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        // Queued on this thread's own deque: the other worker steals it, or
+        // the shutdown finds it there.
+        pool.install(move || {
+            pilfer::spawn(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+        });
+        drop(pool);
+        assert_eq!(pilfer::current_thread_index(), None);
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
+    });
+}

@@ -3,9 +3,11 @@
 use crate::bound::FullPolicy;
 use crate::config::{BuildError, PoolOptions};
 use crate::pool::ThreadPool;
+use crate::start::{Spawner, ThreadBuilder};
 use crate::{global, start};
 use std::any::Any;
 use std::fmt;
+use std::io;
 
 /// Configures a [`ThreadPool`].
 ///
@@ -18,9 +20,57 @@ use std::fmt;
 ///     .unwrap();
 /// assert_eq!(pool.num_threads(), 2);
 /// ```
-pub struct ThreadPoolBuilder {
+///
+/// The type parameter says how the worker threads are started: on std
+/// threads ([`DefaultSpawn`]), or by a closure of yours
+/// ([`spawn_handler`](ThreadPoolBuilder::spawn_handler)).
+pub struct ThreadPoolBuilder<S = DefaultSpawn> {
     options: PoolOptions,
+    spawn: S,
 }
+
+/// Worker threads started as std threads: the default of a
+/// [`ThreadPoolBuilder`].
+#[derive(Debug, Default)]
+pub struct DefaultSpawn;
+
+/// Worker threads started by a spawn handler
+/// ([`ThreadPoolBuilder::spawn_handler`]).
+#[derive(Debug)]
+pub struct CustomSpawn<F>(F);
+
+/// How a [`ThreadPoolBuilder`] starts worker threads: [`DefaultSpawn`] or
+/// [`CustomSpawn`]. Sealed: only those two implement it.
+pub trait ThreadSpawn: sealed::Spawn {}
+
+mod sealed {
+    use super::{CustomSpawn, DefaultSpawn, Spawner, ThreadBuilder};
+    use std::io;
+
+    /// The crate's side of [`ThreadSpawn`](super::ThreadSpawn).
+    pub trait Spawn {
+        fn spawner(&mut self) -> Spawner<'_>;
+    }
+
+    impl Spawn for DefaultSpawn {
+        fn spawner(&mut self) -> Spawner<'_> {
+            Spawner::Std
+        }
+    }
+
+    impl<F> Spawn for CustomSpawn<F>
+    where
+        F: FnMut(ThreadBuilder) -> io::Result<()>,
+    {
+        fn spawner(&mut self) -> Spawner<'_> {
+            Spawner::Custom(&mut self.0)
+        }
+    }
+}
+
+impl ThreadSpawn for DefaultSpawn {}
+
+impl<F> ThreadSpawn for CustomSpawn<F> where F: FnMut(ThreadBuilder) -> io::Result<()> {}
 
 impl Default for ThreadPoolBuilder {
     fn default() -> Self {
@@ -34,7 +84,127 @@ impl ThreadPoolBuilder {
     pub fn new() -> Self {
         ThreadPoolBuilder {
             options: PoolOptions::default(),
+            spawn: DefaultSpawn,
         }
+    }
+
+    /// Builds a pool whose workers run on scoped threads
+    /// ([`std::thread::scope`]), each starting in `wrapper`, which sets up
+    /// what it needs (thread-locals, say) and must call
+    /// [`ThreadBuilder::run`]; then calls `with_pool` with the pool and
+    /// returns its result once the pool is dropped and every worker has
+    /// exited. The workers may therefore borrow from the caller's stack
+    /// through `wrapper`.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    ///
+    /// thread_local!(static SET_UP: Cell<bool> = const { Cell::new(false) });
+    /// let greeting = String::from("ready"); // borrowed by every worker
+    /// let answer = pilfer::ThreadPool::builder()
+    ///     .num_threads(2)
+    ///     .build_scoped(
+    ///         |thread| {
+    ///             assert_eq!(greeting, "ready");
+    ///             SET_UP.with(|set_up| set_up.set(true));
+    ///             thread.run()
+    ///         },
+    ///         |pool| pool.install(|| SET_UP.with(Cell::get)),
+    ///     )
+    ///     .unwrap();
+    /// assert!(answer);
+    /// ```
+    pub fn build_scoped<W, F, R>(self, wrapper: W, with_pool: F) -> Result<R, BuildError>
+    where
+        W: Fn(ThreadBuilder) + Sync,
+        F: FnOnce(&ThreadPool) -> R,
+    {
+        std::thread::scope(|scope| {
+            let pool = self
+                .spawn_handler(|thread| {
+                    let mut builder = std::thread::Builder::new();
+                    if let Some(name) = thread.name() {
+                        builder = builder.name(name.to_owned());
+                    }
+                    if let Some(size) = thread.stack_size() {
+                        builder = builder.stack_size(size);
+                    }
+                    let wrapper = &wrapper;
+                    builder.spawn_scoped(scope, move || wrapper(thread))?;
+                    Ok(())
+                })
+                .build()?;
+            // The pool drops (and waits for its workers) before the scope
+            // joins their threads, also when `with_pool` panics.
+            Ok(with_pool(&pool))
+        })
+    }
+}
+
+impl<S> ThreadPoolBuilder<S> {
+    /// Starts the worker threads with `spawn` instead of as std threads:
+    /// it is called once per worker (before `build` returns) with a
+    /// [`ThreadBuilder`], and must start a thread that calls
+    /// [`ThreadBuilder::run`] (or return the error that kept it from
+    /// doing so, which `build` returns as [`BuildError::Spawn`] after
+    /// stopping the workers already started). The pool then has no handles
+    /// of the threads: dropping it waits for each worker to leave `run`.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder()
+    ///     .num_threads(2)
+    ///     .spawn_handler(|thread| {
+    ///         std::thread::Builder::new()
+    ///             .name(format!("custom-{}", thread.index()))
+    ///             .spawn(move || thread.run())?;
+    ///         Ok(())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// let name = pool.install(|| std::thread::current().name().map(str::to_owned));
+    /// assert!(name.unwrap().starts_with("custom-"));
+    /// ```
+    pub fn spawn_handler<F>(self, spawn: F) -> ThreadPoolBuilder<CustomSpawn<F>>
+    where
+        F: FnMut(ThreadBuilder) -> io::Result<()>,
+    {
+        ThreadPoolBuilder {
+            options: self.options,
+            spawn: CustomSpawn(spawn),
+        }
+    }
+
+    /// Makes the thread that calls [`build`](ThreadPoolBuilder::build)
+    /// worker 0 of the pool, instead of starting a thread for it.
+    ///
+    /// That thread runs no main loop: it does the pool's work only while it
+    /// is inside the pool ([`install`](ThreadPool::install), `join`,
+    /// `scope` and the like run on it directly, and while they wait it runs
+    /// other work of the pool), so work queued for it alone (a
+    /// [`broadcast`](crate::broadcast)) waits until it enters the pool or
+    /// calls [`yield_now`](crate::yield_now). Its queued work can be stolen
+    /// by the other workers as usual. The start and exit handlers do not run
+    /// for it, and it is not pinned. Dropping the pool on that thread lets
+    /// it go (after it ran what was broadcast to it); dropped elsewhere, the
+    /// thread stays attached to the shut-down pool until it exits.
+    ///
+    /// `build` fails with [`BuildError::CurrentThreadInPool`] if the thread
+    /// is already a worker of a pool.
+    ///
+    /// ```
+    /// let pool = pilfer::ThreadPool::builder()
+    ///     .num_threads(2)
+    ///     .use_current_thread()
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pilfer::current_thread_index(), Some(0));
+    /// assert_eq!(pool.install(|| pilfer::current_thread_index()), Some(0));
+    /// drop(pool);
+    /// assert_eq!(pilfer::current_thread_index(), None);
+    /// ```
+    pub fn use_current_thread(mut self) -> Self {
+        self.options.use_current_thread = true;
+        self
     }
 
     /// The number of worker threads. Zero is an error at `build`.
@@ -153,27 +323,32 @@ impl ThreadPoolBuilder {
         self.options.when_full = policy;
         self
     }
+}
 
+impl<S: ThreadSpawn> ThreadPoolBuilder<S> {
     /// Starts the pool.
     ///
     /// ```
     /// let error = pilfer::ThreadPool::builder().num_threads(0).build().unwrap_err();
     /// assert!(error.to_string().contains("at least one thread"));
     /// ```
-    pub fn build(self) -> Result<ThreadPool, BuildError> {
+    pub fn build(mut self) -> Result<ThreadPool, BuildError> {
         let config = self.options.validate()?;
-        start::start(config).map(ThreadPool::from_registry)
+        start::start(config, sealed::Spawn::spawner(&mut self.spawn)).map(ThreadPool::from_registry)
     }
 
     /// Configures the global pool, used by [`join`](crate::join),
     /// [`scope`](crate::scope) and [`spawn`](crate::spawn) outside any pool.
     /// Fails if the global pool already exists (it is built on first use).
-    pub fn build_global(self) -> Result<(), BuildError> {
-        global::init(self.options.validate()?)
+    pub fn build_global(mut self) -> Result<(), BuildError> {
+        global::init(
+            self.options.validate()?,
+            sealed::Spawn::spawner(&mut self.spawn),
+        )
     }
 }
 
-impl fmt::Debug for ThreadPoolBuilder {
+impl<S> fmt::Debug for ThreadPoolBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.options.fmt(f)
     }

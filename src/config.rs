@@ -32,6 +32,7 @@ pub(crate) struct PoolOptions {
     pub(crate) panic_handler: Option<PanicHandler>,
     pub(crate) max_pending: Option<usize>,
     pub(crate) when_full: FullPolicy,
+    pub(crate) use_current_thread: bool,
 }
 
 impl Default for PoolOptions {
@@ -46,6 +47,7 @@ impl Default for PoolOptions {
             panic_handler: None,
             max_pending: None,
             when_full: FullPolicy::Block,
+            use_current_thread: false,
         }
     }
 }
@@ -61,6 +63,8 @@ pub(crate) struct PoolConfig {
     pub(crate) panic_handler: Option<PanicHandler>,
     pub(crate) max_pending: Option<usize>,
     pub(crate) when_full: FullPolicy,
+    /// The calling thread is to be worker 0.
+    pub(crate) use_current_thread: bool,
 }
 
 impl PoolConfig {
@@ -103,6 +107,7 @@ impl PoolOptions {
             panic_handler: self.panic_handler,
             max_pending: self.max_pending,
             when_full: self.when_full,
+            use_current_thread: self.use_current_thread,
         })
     }
 }
@@ -119,6 +124,7 @@ impl fmt::Debug for PoolOptions {
             .field("panic_handler", &self.panic_handler.is_some())
             .field("max_pending", &self.max_pending)
             .field("when_full", &self.when_full)
+            .field("use_current_thread", &self.use_current_thread)
             .finish()
     }
 }
@@ -178,6 +184,9 @@ pub enum BuildError {
     /// `stack_size(0)`: most likely a mistake; the platform's minimum is
     /// what a tiny size gets anyway.
     ZeroStackSize,
+    /// [`use_current_thread`](crate::ThreadPoolBuilder::use_current_thread)
+    /// on a thread that is already a worker of a pool.
+    CurrentThreadInPool,
 }
 
 impl BuildError {
@@ -216,6 +225,9 @@ impl fmt::Display for BuildError {
             BuildError::ZeroStackSize => {
                 f.write_str("stack_size(0) was given; a worker's stack needs a positive size")
             }
+            BuildError::CurrentThreadInPool => f.write_str(
+                "use_current_thread on a thread that is already a worker of a thread pool",
+            ),
         }
     }
 }

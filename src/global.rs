@@ -6,17 +6,18 @@
 
 use crate::config::{BuildError, PoolConfig, PoolOptions};
 use crate::registry::Registry;
-use crate::start;
+use crate::start::{self, Spawner};
 use crate::sync::{Arc, OnceLock};
 
 static GLOBAL: OnceLock<Arc<Registry>> = OnceLock::new();
 
-/// Starts the global pool with `config`; fails if it already exists.
-pub(crate) fn init(config: PoolConfig) -> Result<(), BuildError> {
+/// Starts the global pool with `config`, its threads started by `spawner`;
+/// fails if it already exists.
+pub(crate) fn init(config: PoolConfig, spawner: Spawner<'_>) -> Result<(), BuildError> {
     if GLOBAL.get().is_some() {
         return Err(BuildError::GlobalPoolExists);
     }
-    let mut started = Some(start::start(config)?);
+    let mut started = Some(start::start(config, spawner)?);
     GLOBAL.get_or_init(|| started.take().expect("started above"));
     match started {
         None => Ok(()),
@@ -34,7 +35,7 @@ pub(crate) fn registry() -> &'static Arc<Registry> {
     GLOBAL.get_or_init(|| {
         PoolOptions::default()
             .validate()
-            .and_then(start::start)
+            .and_then(|config| start::start(config, Spawner::Std))
             .unwrap_or_else(|error| panic!("pilfer: cannot build the global thread pool: {error}"))
     })
 }

@@ -105,7 +105,7 @@ mod worker;
 
 pub use bound::{FullPolicy, TrySpawnError};
 pub use broadcast::{broadcast, spawn_broadcast};
-pub use builder::ThreadPoolBuilder;
+pub use builder::{CustomSpawn, DefaultSpawn, ThreadPoolBuilder, ThreadSpawn};
 pub use config::{BuildError, NUM_THREADS_ENV};
 
 /// rayon-core's name for [`BuildError`], so that code written against it
@@ -121,6 +121,7 @@ pub use metrics::{Metrics, SEARCH_BUCKET_BOUNDS, WorkerMetrics};
 pub use pool::ThreadPool;
 pub use scope::{Scope, ScopeFifo, in_place_scope, in_place_scope_fifo, scope, scope_fifo};
 pub use spawn::{spawn, spawn_fifo};
+pub use start::ThreadBuilder;
 pub use task::{Task, TaskError};
 
 /// The README's examples, compiled and run as doc tests.

@@ -42,9 +42,11 @@ pub(crate) struct Registry {
     /// Tasks discarded by `shutdown_now`.
     discarded: AtomicU64,
     /// How many workers have left their thread's main function, for
-    /// `shutdown_timeout` to wait on (with `exits`).
+    /// whoever waits for them (with `exits`), and how many will: those the
+    /// pool started (not a thread adopted by `use_current_thread`).
     exited: Mutex<usize>,
     exits: Condvar,
+    exit_target: AtomicUsize,
     start_handler: Option<LifecycleHandler>,
     exit_handler: Option<LifecycleHandler>,
     panic_handler: Option<PanicHandler>,
@@ -113,6 +115,7 @@ impl Registry {
             discarded: AtomicU64::new(0),
             exited: Mutex::new(0),
             exits: Condvar::new(),
+            exit_target: AtomicUsize::new(num_threads),
             start_handler: config.start_handler.take(),
             exit_handler: config.exit_handler.take(),
             panic_handler: config.panic_handler.take(),
@@ -176,11 +179,21 @@ impl Registry {
 
     /// Whether any queue holds a job; the re-check of the sleep protocol.
     pub(crate) fn has_work(&self) -> bool {
-        !self.injector.is_empty()
-            || self
-                .slots
-                .iter()
-                .any(|slot| !slot.stealer.is_empty() || !slot.broadcasts.is_empty())
+        self.has_shared_work() || self.slots.iter().any(|slot| !slot.broadcasts.is_empty())
+    }
+
+    /// Whether a queue that any worker may take from holds a job: the
+    /// injector or a deque (not a broadcast queue, which only its own
+    /// worker takes from).
+    pub(crate) fn has_shared_work(&self) -> bool {
+        !self.injector.is_empty() || self.slots.iter().any(|slot| !slot.stealer.is_empty())
+    }
+
+    /// Whether worker `index` could find a job: shared work, or a job
+    /// broadcast to it. The re-check of a worker falling asleep: another
+    /// worker's broadcast is not work for it (that worker is woken for it).
+    pub(crate) fn has_work_for(&self, index: usize) -> bool {
+        self.has_shared_work() || !self.slots[index].broadcasts.is_empty()
     }
 
     /// Queues `job` for worker `index` only, and wakes it if it sleeps.
@@ -235,31 +248,49 @@ impl Registry {
         self.sleep.wake_all();
     }
 
+    /// The pool runs `workers` threads of its own (the others being a
+    /// thread adopted by `use_current_thread`): they take part in the
+    /// shutdown count and the exits. Set before they start, or once some
+    /// failed to.
+    pub(crate) fn set_started_workers(&self, workers: usize) {
+        // Relaxed: published to the workers by their thread's start or by
+        // the shutdown latch's Release, and read by waiters under `exited`.
+        self.running.store(workers, Ordering::Relaxed);
+        self.exit_target.store(workers, Ordering::Relaxed);
+    }
+
     /// A worker is leaving its thread's main function: the last one gives
     /// the pool's cores back and tells whoever waits for the exits.
     pub(crate) fn worker_exited(&self) {
         let mut exited = lock(&self.exited);
         *exited += 1;
-        if *exited == self.num_threads() {
+        if *exited == self.exit_target.load(Ordering::Relaxed) {
             self.cores.release();
             self.exits.notify_all();
         }
     }
 
-    /// Waits until every worker has exited, at most until `deadline`;
-    /// returns whether they all have.
-    pub(crate) fn wait_for_exits(&self, deadline: Instant) -> bool {
+    /// Waits until every worker the pool started has exited, at most until
+    /// `deadline` (forever if `None`); returns whether they all have.
+    pub(crate) fn wait_for_exits(&self, deadline: Option<Instant>) -> bool {
         let mut exited = lock(&self.exited);
-        while *exited < self.num_threads() {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            exited = self
-                .exits
-                .wait_timeout(exited, deadline - now)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
+        while *exited < self.exit_target.load(Ordering::Relaxed) {
+            exited = match deadline {
+                None => self
+                    .exits
+                    .wait(exited)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    self.exits
+                        .wait_timeout(exited, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
         }
         true
     }
@@ -272,13 +303,21 @@ impl Registry {
     }
 
     /// Joins the worker threads, except the calling one if it is a worker.
+    /// Also waits for the workers started by a spawn handler, of which it
+    /// has no handles.
     pub(crate) fn join_threads(&self) {
         let handles = std::mem::take(&mut *lock(&self.threads));
         let me = thread::current().id();
+        let mut joined_all = true;
         for handle in handles {
-            if handle.thread().id() != me {
+            if handle.thread().id() == me {
+                joined_all = false;
+            } else {
                 let _ = handle.join();
             }
+        }
+        if joined_all {
+            self.wait_for_exits(None);
         }
     }
 

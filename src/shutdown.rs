@@ -6,7 +6,7 @@
 use crate::pool::ThreadPool;
 use crate::registry::Registry;
 use crate::sync::Arc;
-use crate::worker::WorkerThread;
+use crate::worker;
 use std::mem::ManuallyDrop;
 use std::time::{Duration, Instant};
 
@@ -69,14 +69,15 @@ impl ThreadPool {
     /// ```
     pub fn shutdown_timeout(self, timeout: Duration) -> bool {
         let registry = self.into_registry();
+        let may_wait = may_wait_here(&registry);
         registry.begin_shutdown();
-        if WorkerThread::current().is_some() {
-            return registry.wait_for_exits(Instant::now());
+        if !may_wait {
+            return registry.wait_for_exits(Some(Instant::now()));
         }
         // A timeout too large to represent waits as long as it takes.
         let exited = Instant::now()
             .checked_add(timeout)
-            .is_none_or(|deadline| registry.wait_for_exits(deadline));
+            .is_none_or(|deadline| registry.wait_for_exits(Some(deadline)));
         if exited {
             registry.join_threads();
         }
@@ -116,9 +117,10 @@ impl ThreadPool {
     /// ```
     pub fn shutdown_now(self) -> usize {
         let registry = self.into_registry();
+        let may_wait = may_wait_here(&registry);
         registry.start_discarding();
         registry.begin_shutdown();
-        if WorkerThread::current().is_none() {
+        if may_wait {
             registry.join_threads();
         }
         registry.discarded()
@@ -132,18 +134,24 @@ impl ThreadPool {
     }
 }
 
+/// Whether the calling thread may wait for `registry`'s workers to exit,
+/// after letting it go if the pool adopted it (`use_current_thread`).
+///
+/// A worker (of this pool or any other) may not: one of the pool's workers
+/// may be blocked on a job this thread is running (a peer waiting for a
+/// stolen `join` half, or an `install` into another pool whose worker is
+/// dropping this one). Nor may an adopted thread running one of the pool's
+/// jobs. The workers still run every queued task, then exit on their own.
+fn may_wait_here(registry: &Registry) -> bool {
+    worker::release_current_thread(registry) && !worker::is_worker_thread()
+}
+
 impl Drop for ThreadPool {
     fn drop(&mut self) {
+        let may_wait = may_wait_here(&self.registry);
         self.registry.begin_shutdown();
-        if WorkerThread::current().is_some() {
-            // Dropped by a task on a worker (of this pool or any other):
-            // waiting here for this pool's workers could wait on this very
-            // thread, since one of them may be blocked on a job this thread
-            // is running (a peer waiting for a stolen `join` half, or an
-            // `install` into another pool whose worker is dropping us). The
-            // workers still run every queued task, then exit on their own.
-            return;
+        if may_wait {
+            self.registry.join_threads();
         }
-        self.registry.join_threads();
     }
 }

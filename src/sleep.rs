@@ -40,7 +40,9 @@
 //! 2. Under the mutex, put itself on the list and move itself from
 //!    *searching* to *asleep* in `counts`.
 //! 3. `fence(SeqCst)` — fence **S**.
-//! 4. Re-check every queue and the latch. If anything is there, take itself
+//! 4. Re-check the latch and every queue it may take from (the injector,
+//!    every deque, its own broadcast queue; see below for the broadcast
+//!    queues of others). If anything is there, take itself
 //!    off the list again (unless a waker already did) and go back to
 //!    searching.
 //! 5. Otherwise park until unparked; a waker has then taken it off the list
@@ -65,6 +67,13 @@
 //!   (pushed before P). W therefore cancels its sleep, or (as the last
 //!   searcher) wakes a sleeper. If W was not the last searcher, the same
 //!   argument applies to the last one, whose decrement is later still.
+//!
+//! A job only worker `i` may take (its broadcast queue) is not posted with
+//! `notify_new_work` but with `notify_worker(i)`: the pusher pushes, then
+//! takes the sleepers' lock and wakes `i` if it is listed; `i` lists itself
+//! under that lock before its re-check, which includes its own broadcast
+//! queue. Other workers ignore that queue, so they do not spin while `i`
+//! is on its way.
 //!
 //! A latch set while its waiter falls asleep is covered by the latch's own
 //! compare-exchange (see `latch/`): the setter either sees `SLEEPING` and

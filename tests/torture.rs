@@ -1,5 +1,7 @@
-//! The torture test: a seeded random mix of `join`, `scope`, `spawn`,
-//! `submit`, `install` and the bounded pool's `try_`/`_timeout` forms,
+//! The torture test: a seeded random mix of `join`, `join_context`,
+//! `scope`, `scope_fifo`, `in_place_scope`, `spawn`, `spawn_fifo`,
+//! `submit` (joined, detached or aborted), `install`, `broadcast`,
+//! `spawn_broadcast` and the bounded pool's `try_`/`_timeout` forms,
 //! nested and across three pools (one bounded, one with a single worker),
 //! with planned panics at random points and short-lived pools dropped while
 //! busy, from outside and from workers.
@@ -377,7 +379,7 @@ fn operation(world: &Arc<World>, seed: u64, depth: u32, plan: Plan) {
     if depth == 0 {
         leaf(&mut rng);
     } else {
-        match rng.below(9) {
+        match rng.below(10) {
             0 => join(world, &mut rng, depth),
             1 => scope(world, &mut rng, depth),
             2 | 3 => spawn(world, &mut rng, depth),
@@ -385,6 +387,7 @@ fn operation(world: &Arc<World>, seed: u64, depth: u32, plan: Plan) {
             5 => install(world, &mut rng, depth),
             6 => try_spawn_bounded(world, &mut rng, depth),
             7 if rng.chance(3) => short_lived_pool(world, &mut rng, depth),
+            8 => broadcast(world, &mut rng, depth),
             _ => leaf(&mut rng),
         }
     }
@@ -429,8 +432,9 @@ fn join(world: &Arc<World>, rng: &mut Rng, depth: u32) {
     let (plan_a, plan_b) = (plan(rng), plan(rng));
     let a = child(world, rng, depth, plan_a);
     let b = child(world, rng, depth, plan_b);
-    let outcome = match rng.below(4) {
+    let outcome = match rng.below(5) {
         3 => catch(|| pilfer::join(a, b)),
+        4 => catch(|| pilfer::join_context(|_| a(), |_| b())),
         which => catch(|| world.pool(which).pool.join(a, b)),
     };
     // A panic of `a` wins over one of `b`.
@@ -454,20 +458,32 @@ fn scope(world: &Arc<World>, rng: &mut Rng, depth: u32) {
     }
     let body_plan = plan(rng);
     planned.extend(body_plan);
-    let run = |s: &pilfer::Scope<'_>| {
-        for (body, nested) in bodies {
-            s.spawn(move |s| {
-                if let Some(nested) = nested {
-                    s.spawn(move |_| nested());
+    // The same body for every kind of scope: `$spawn` is the scope's
+    // spawning method.
+    macro_rules! body {
+        ($spawn:ident) => {
+            |s| {
+                for (body, nested) in bodies {
+                    s.$spawn(move |s| {
+                        if let Some(nested) = nested {
+                            s.$spawn(move |_| nested());
+                        }
+                        body();
+                    });
                 }
-                body();
-            });
-        }
-        carry_out(body_plan);
-    };
-    let outcome = match rng.below(4) {
-        3 => catch(|| pilfer::scope(run)),
-        which => catch(|| world.pool(which).pool.scope(run)),
+                carry_out(body_plan);
+            }
+        };
+    }
+    let which = rng.below(3);
+    let pool = &world.pool(which).pool;
+    let outcome = match rng.below(7) {
+        0 => catch(|| pilfer::scope(body!(spawn))),
+        1 => catch(|| pilfer::in_place_scope(body!(spawn))),
+        2 => catch(|| pool.in_place_scope(body!(spawn))),
+        3 => catch(|| pool.scope_fifo(body!(spawn_fifo))),
+        4 => catch(|| pilfer::in_place_scope_fifo(body!(spawn_fifo))),
+        _ => catch(|| pool.scope(body!(spawn))),
     };
     check_any("scope", outcome, &planned);
 }
@@ -478,7 +494,59 @@ fn spawn(world: &Arc<World>, rng: &mut Rng, depth: u32) {
     if plan.is_some() {
         target.stats.expected_panics.fetch_add(1, Ordering::SeqCst);
     }
-    target.pool.spawn(child(world, rng, depth, plan));
+    let run = child(world, rng, depth, plan);
+    if rng.chance(3) {
+        target.pool.spawn_fifo(run);
+    } else {
+        target.pool.spawn(run);
+    }
+}
+
+/// A broadcast: each worker of the pool runs an operation; a planned panic
+/// (on worker 0) reaches the caller once every worker ran. Sometimes
+/// detached instead, without a planned panic.
+fn broadcast(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    let target = world.pool(rng.below(3));
+    let seed = rng.next();
+    let threads = target.pool.num_threads();
+    if rng.chance(4) {
+        let world = Arc::clone(world);
+        let probe = Probe::accepted();
+        // One run per worker: the last of them marks the probe run, so the
+        // ledger sees one run exactly when every worker ran it once.
+        let runs = AtomicUsize::new(0);
+        target.pool.spawn_broadcast(move |ctx| {
+            operation(&world, seed ^ ctx.index() as u64, depth - 1, None);
+            match runs.fetch_add(1, Ordering::SeqCst) + 1 {
+                n if n == threads => probe.ran(),
+                n if n > threads => fail(format!("a broadcast ran {n} times on {threads} workers")),
+                _ => {}
+            }
+        });
+        return;
+    }
+    let plan = plan(rng);
+    let probe = Probe::accepted();
+    let outcome = catch(|| {
+        target.pool.broadcast(|ctx| {
+            if ctx.index() == 0 {
+                probe.ran();
+            }
+            operation(world, seed ^ ctx.index() as u64, depth - 1, None);
+            if ctx.index() == 0 {
+                carry_out(plan);
+            }
+            ctx.index()
+        })
+    });
+    if let Ok(indices) = &outcome {
+        if *indices != (0..threads).collect::<Vec<_>>() {
+            fail(format!(
+                "broadcast returned {indices:?} on {threads} workers"
+            ));
+        }
+    }
+    check("broadcast", outcome.map(drop), plan);
 }
 
 fn submit(world: &Arc<World>, rng: &mut Rng, depth: u32) {

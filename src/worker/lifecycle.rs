@@ -6,7 +6,7 @@ use crate::job::JobRef;
 use crate::latch::Latch;
 use crate::metrics::bump;
 use crate::pin::Placement;
-use crate::publish::Publication;
+use crate::publish::{Attached, Publication};
 use crate::queue::LocalQueue;
 use crate::registry::Registry;
 use crate::rng::XorShift64Star;
@@ -57,10 +57,10 @@ impl WorkerThread {
                         sleep,
                         self.index,
                         &registry.drained,
-                        || registry.has_work(),
+                        || registry.has_work_for(self.index),
                         || bump(&self.slot().counters.parks),
                     );
-                    sleep.stop_searching(|| registry.has_work());
+                    sleep.stop_searching(|| registry.has_shared_work());
                 }
             }
         }
@@ -84,15 +84,7 @@ pub(crate) fn main_loop(
     let pinned = placement.is_some_and(|placement| placement.apply());
     registry.slots()[index].counters.set_pinned(pinned);
 
-    let alone = registry.num_threads() == 1;
-    let worker = WorkerThread {
-        deque,
-        publication: Publication::new(&registry.slots()[index].publish_request, alone),
-        index,
-        rng: XorShift64Star::new(index as u64),
-        looks: Cell::new(0),
-        registry,
-    };
+    let worker = WorkerThread::new(registry, index, deque);
     let _attached = worker.publication.attach();
     let _current = CurrentWorker::set(&worker);
     worker.registry.run_start_handler(index);
@@ -103,6 +95,84 @@ pub(crate) fn main_loop(
     // The exit handler may have spawned tasks onto this worker's deque.
     worker.drain();
     worker.registry.worker_exited();
+}
+
+impl WorkerThread {
+    fn new(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) -> WorkerThread {
+        let alone = registry.num_threads() == 1;
+        WorkerThread {
+            deque,
+            publication: Publication::new(&registry.slots()[index].publish_request, alone),
+            index,
+            rng: XorShift64Star::new(index as u64),
+            looks: Cell::new(0),
+            executing: Cell::new(0),
+            registry,
+        }
+    }
+}
+
+/// The worker state of a thread adopted by a pool (`use_current_thread`),
+/// which runs no main loop: boxed, so that it stays put, and kept until the
+/// thread exits, since frames of the thread may still borrow it after the
+/// pool let the thread go.
+struct Adopted {
+    /// Present while the thread is the pool's worker (dropped first).
+    roles: Option<(CurrentWorker, Attached)>,
+    worker: Box<WorkerThread>,
+}
+
+#[cfg(not(loom))]
+std::thread_local! {
+    static ADOPTED: std::cell::RefCell<Vec<Adopted>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+#[cfg(loom)]
+loom::thread_local! {
+    static ADOPTED: std::cell::RefCell<Vec<Adopted>> = std::cell::RefCell::new(Vec::new());
+}
+
+/// Makes the calling thread worker 0 of `registry`'s pool, with `deque`;
+/// `false` if it is already a worker of a pool.
+pub(crate) fn adopt_current_thread(registry: Arc<Registry>, deque: LocalQueue<JobRef>) -> bool {
+    if WorkerThread::current().is_some() {
+        return false;
+    }
+    let worker = Box::new(WorkerThread::new(registry, 0, deque));
+    let roles = (CurrentWorker::set(&worker), worker.publication.attach());
+    ADOPTED.with(|adopted| {
+        adopted.borrow_mut().push(Adopted {
+            roles: Some(roles),
+            worker,
+        })
+    });
+    true
+}
+
+/// If the calling thread was adopted by `registry`'s pool, lets it go,
+/// after running what was broadcast to it (nobody else may). Returns
+/// whether the thread may then wait for the pool's workers: it was not
+/// running one of the pool's jobs (which a worker could be waiting on).
+pub(crate) fn release_current_thread(registry: &Registry) -> bool {
+    let Some(current) = WorkerThread::current_in(registry) else {
+        return true;
+    };
+    let adopted_here = |entry: &Adopted| entry.roles.is_some() && ptr::eq(&*entry.worker, current);
+    if !ADOPTED.with(|adopted| adopted.borrow().iter().any(adopted_here)) {
+        // A worker the pool started, not an adopted thread.
+        return false;
+    }
+    // Not under the borrow: the jobs are user code, which may use pilfer.
+    while let Some(job) = current.take_broadcast() {
+        current.execute(job);
+    }
+    ADOPTED.with(|adopted| {
+        for entry in adopted.borrow_mut().iter_mut() {
+            if adopted_here(entry) {
+                entry.roles = None;
+            }
+        }
+    });
+    current.executing.get() == 0
 }
 
 /// Makes a worker the thread's current one until dropped: also when the

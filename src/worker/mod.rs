@@ -6,7 +6,7 @@ mod fifo;
 mod lifecycle;
 mod wait;
 
-pub(crate) use lifecycle::main_loop;
+pub(crate) use lifecycle::{adopt_current_thread, main_loop, release_current_thread};
 
 use crate::job::JobRef;
 use crate::metrics::bump;
@@ -41,6 +41,9 @@ pub(crate) struct WorkerThread {
     /// Looks for work in `wait_until` since the injector was last tried
     /// first.
     looks: Cell<u32>,
+    /// Jobs running on this thread (nested while it waits): a thread
+    /// adopted by a pool may wait for the pool's workers only when none is.
+    executing: Cell<usize>,
     registry: Arc<Registry>,
 }
 
@@ -140,6 +143,7 @@ impl WorkerThread {
     #[inline]
     pub(crate) fn execute(&self, job: JobRef) {
         bump(&self.slot().counters.executed);
+        self.executing.set(self.executing.get() + 1);
         let outer = self.publication.enter();
         // SAFETY: `job` was just popped or stolen from a queue, which hands
         // each item out once; whoever pushed it keeps its data alive until
@@ -148,6 +152,7 @@ impl WorkerThread {
         // Jobs do not unwind (job.rs), so this always runs; the job's own
         // frames are all popped by now.
         self.publication.leave(outer);
+        self.executing.set(self.executing.get() - 1);
     }
 
     /// Looks for work: own deque, then the jobs broadcast to this worker,
@@ -240,6 +245,11 @@ fn take_from(queue: &GlobalQueue<JobRef>) -> Option<JobRef> {
             Steal::Retry => hint::spin_loop(),
         }
     }
+}
+
+/// Whether the calling thread is a worker of any pool.
+pub(crate) fn is_worker_thread() -> bool {
+    WorkerThread::current().is_some()
 }
 
 /// Whether a task from outside, about to start on this thread, is to be

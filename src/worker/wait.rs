@@ -79,7 +79,7 @@ impl WorkerThread {
                     sleep,
                     self.index,
                     latch,
-                    || self.registry.has_work(),
+                    || self.registry.has_work_for(self.index),
                     || bump(&self.slot().counters.parks),
                 );
                 round = 0;
@@ -87,7 +87,7 @@ impl WorkerThread {
             }
             round += 1;
         };
-        sleep.stop_searching(|| self.registry.has_work());
+        sleep.stop_searching(|| self.registry.has_shared_work());
         self.slot().counters.record_search(started.elapsed());
         found
     }
