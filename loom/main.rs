@@ -498,3 +498,33 @@ fn use_current_thread_hands_the_thread_back_with_its_work_done() {
         assert_eq!(ran.load(Ordering::Relaxed), 1);
     });
 }
+
+#[test]
+fn a_spare_runs_the_blocked_workers_queued_task_then_retires() {
+    model(|| {
+        let pool = pilfer::ThreadPool::builder()
+            .num_threads(1)
+            .max_spare_workers(1)
+            .build()
+            .unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        let task = pool.submit(move || {
+            let (done, is_done) = loom::sync::mpsc::channel();
+            // Onto this worker's deque: only a spare can run it while the
+            // worker blocks below.
+            pilfer::spawn(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                done.send(()).unwrap();
+            });
+            pilfer::block_in_place(|| is_done.recv().unwrap());
+            7
+        });
+        assert_eq!(task.join().unwrap(), 7);
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
+        // The surplus spare retires or the shutdown finds it on duty; either
+        // way the drop waits for it.
+        drop(pool);
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
+    });
+}

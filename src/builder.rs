@@ -8,6 +8,7 @@ use crate::{global, start};
 use std::any::Any;
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// Configures a [`ThreadPool`].
 ///
@@ -313,6 +314,34 @@ impl<S> ThreadPoolBuilder<S> {
     /// ```
     pub fn max_pending(mut self, max: usize) -> Self {
         self.options.max_pending = Some(max);
+        self
+    }
+
+    /// The most spare threads the pool keeps alive at once (default 256).
+    ///
+    /// A worker that blocks, in [`block_in_place`](crate::block_in_place)
+    /// or in a wait with nothing it may run (inside
+    /// [`isolate`](crate::isolate), or too deep in its stack), calls an
+    /// idle spare back to duty or starts a new one, so that the pool keeps
+    /// its number of threads available for other work meanwhile. Once this
+    /// many spares are alive, a blocking worker is not compensated (it
+    /// still blocks: never an error). `0` turns compensation off.
+    ///
+    /// Spares are std threads named and started like the workers
+    /// ([`thread_name`](ThreadPoolBuilder::thread_name),
+    /// [`stack_size`](ThreadPoolBuilder::stack_size), the start and exit
+    /// handlers), with indices from `num_threads` on, also when the
+    /// workers came from a [`spawn_handler`](ThreadPoolBuilder::spawn_handler).
+    /// They are not pinned. More than the pool's room beside its workers
+    /// (65 535 threads in all) is an error at `build`.
+    pub fn max_spare_workers(mut self, max: usize) -> Self {
+        self.options.max_spare_workers = Some(max);
+        self
+    }
+
+    /// How long a spare thread stays idle before it exits (default 10 s).
+    pub fn spare_keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.options.spare_keep_alive = keep_alive;
         self
     }
 

@@ -7,6 +7,7 @@ use crate::sleep::MAX_WORKERS;
 use crate::unwind::Payload;
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// The environment variable read for the number of threads when
 /// [`ThreadPoolBuilder::num_threads`](crate::ThreadPoolBuilder::num_threads)
@@ -19,6 +20,19 @@ pub(crate) type LifecycleHandler = Box<dyn Fn(usize) + Send + Sync>;
 pub(crate) type PanicHandler = Box<dyn Fn(Payload) + Send + Sync>;
 /// A closure that names worker `i`.
 pub(crate) type ThreadNamer = Box<dyn FnMut(usize) -> String + Send>;
+
+/// The default of `max_spare_workers` (Java's `ForkJoinPool` allows as
+/// many compensating threads). Under loom, none unless a model asks: each
+/// spare's room is a handful of modelled atomics.
+#[cfg(not(loom))]
+pub(crate) const DEFAULT_MAX_SPARE_WORKERS: usize = 256;
+#[cfg(loom)]
+pub(crate) const DEFAULT_MAX_SPARE_WORKERS: usize = 0;
+/// The default of `spare_keep_alive`.
+pub(crate) const DEFAULT_SPARE_KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// The stack size of a thread whose size is not known (std's default for
+/// spawned threads).
+const DEFAULT_STACK_SIZE: usize = 2 << 20;
 
 /// The options of a pool as the builder collects them, unchecked. The
 /// defaults are the builder's.
@@ -33,6 +47,8 @@ pub(crate) struct PoolOptions {
     pub(crate) max_pending: Option<usize>,
     pub(crate) when_full: FullPolicy,
     pub(crate) use_current_thread: bool,
+    pub(crate) max_spare_workers: Option<usize>,
+    pub(crate) spare_keep_alive: Duration,
 }
 
 impl Default for PoolOptions {
@@ -48,6 +64,8 @@ impl Default for PoolOptions {
             max_pending: None,
             when_full: FullPolicy::Block,
             use_current_thread: false,
+            max_spare_workers: None,
+            spare_keep_alive: DEFAULT_SPARE_KEEP_ALIVE,
         }
     }
 }
@@ -55,7 +73,7 @@ impl Default for PoolOptions {
 /// What starting a pool needs, resolved and validated.
 pub(crate) struct PoolConfig {
     pub(crate) num_threads: usize,
-    thread_name: Option<ThreadNamer>,
+    pub(crate) thread_name: Option<ThreadNamer>,
     pub(crate) stack_size: Option<usize>,
     pub(crate) pin_workers: bool,
     pub(crate) start_handler: Option<LifecycleHandler>,
@@ -65,15 +83,40 @@ pub(crate) struct PoolConfig {
     pub(crate) when_full: FullPolicy,
     /// The calling thread is to be worker 0.
     pub(crate) use_current_thread: bool,
+    pub(crate) max_spare_workers: usize,
+    pub(crate) spare_keep_alive: Duration,
 }
 
 impl PoolConfig {
     pub(crate) fn thread_name(&mut self, index: usize) -> String {
-        match &mut self.thread_name {
-            Some(name) => name(index),
-            None => format!("pilfer-{index}"),
-        }
+        name_thread(&mut self.thread_name, index)
     }
+
+    /// How deep into a worker's stack its waits may run other work: half
+    /// the stack (the rest is left to what the waits run then; see
+    /// worker/restricted.rs). A thread of unknown stack size (one adopted by
+    /// `use_current_thread`, or started by a spawn handler that set none)
+    /// is assumed to have std's default for spawned threads.
+    pub(crate) fn wait_stack_budget(&self) -> usize {
+        self.stack_size.unwrap_or_else(default_stack_size) / 2
+    }
+}
+
+/// The name of worker (or spare) `index`: `namer`'s, or `pilfer-{index}`.
+pub(crate) fn name_thread(namer: &mut Option<ThreadNamer>, index: usize) -> String {
+    match namer {
+        Some(name) => name(index),
+        None => format!("pilfer-{index}"),
+    }
+}
+
+/// The stack size std gives spawned threads: `RUST_MIN_STACK` if set to a
+/// number, else 2 MiB.
+fn default_stack_size() -> usize {
+    std::env::var("RUST_MIN_STACK")
+        .ok()
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(DEFAULT_STACK_SIZE)
 }
 
 impl PoolOptions {
@@ -97,6 +140,17 @@ impl PoolOptions {
         if self.stack_size == Some(0) {
             return Err(BuildError::ZeroStackSize);
         }
+        let spare_room = MAX_WORKERS - num_threads;
+        let max_spare_workers = match self.max_spare_workers {
+            Some(requested) if requested > spare_room => {
+                return Err(BuildError::TooManySpareWorkers {
+                    requested,
+                    max: spare_room,
+                });
+            }
+            Some(requested) => requested,
+            None => DEFAULT_MAX_SPARE_WORKERS.min(spare_room),
+        };
         Ok(PoolConfig {
             num_threads,
             thread_name: self.thread_name,
@@ -108,6 +162,8 @@ impl PoolOptions {
             max_pending: self.max_pending,
             when_full: self.when_full,
             use_current_thread: self.use_current_thread,
+            max_spare_workers,
+            spare_keep_alive: self.spare_keep_alive,
         })
     }
 }
@@ -125,6 +181,8 @@ impl fmt::Debug for PoolOptions {
             .field("max_pending", &self.max_pending)
             .field("when_full", &self.when_full)
             .field("use_current_thread", &self.use_current_thread)
+            .field("max_spare_workers", &self.max_spare_workers)
+            .field("spare_keep_alive", &self.spare_keep_alive)
             .finish()
     }
 }
@@ -187,6 +245,13 @@ pub enum BuildError {
     /// [`use_current_thread`](crate::ThreadPoolBuilder::use_current_thread)
     /// on a thread that is already a worker of a pool.
     CurrentThreadInPool,
+    /// More spare workers allowed than a pool supports beside its workers.
+    TooManySpareWorkers {
+        /// The number asked for.
+        requested: usize,
+        /// The most this pool may have.
+        max: usize,
+    },
 }
 
 impl BuildError {
@@ -227,6 +292,11 @@ impl fmt::Display for BuildError {
             }
             BuildError::CurrentThreadInPool => f.write_str(
                 "use_current_thread on a thread that is already a worker of a thread pool",
+            ),
+            BuildError::TooManySpareWorkers { requested, max } => write!(
+                f,
+                "max_spare_workers({requested}) requested; beside its workers this pool \
+                 supports at most {max} spares"
             ),
         }
     }

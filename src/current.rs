@@ -7,7 +7,10 @@ use crate::sleep::MAX_WORKERS;
 use crate::worker::WorkerThread;
 
 /// The index of the current thread in its pool (`0..num_threads`), or
-/// `None` outside every pool. The same as [`current_worker_index`].
+/// `None` outside every pool. The same as [`current_worker_index`]. A spare
+/// worker, on duty while a worker is blocked
+/// ([`block_in_place`](crate::block_in_place)), has an index from
+/// `num_threads` on.
 ///
 /// ```
 /// assert_eq!(pilfer::current_thread_index(), None);
@@ -18,8 +21,8 @@ pub fn current_thread_index() -> Option<usize> {
     WorkerThread::current().map(|worker| worker.index())
 }
 
-/// The index of the current thread in its pool (`0..num_threads`), or
-/// `None` outside every pool.
+/// The index of the current thread in its pool (`0..num_threads`, or
+/// more on a spare worker), or `None` outside every pool.
 ///
 /// ```
 /// assert_eq!(pilfer::current_worker_index(), None);
@@ -92,6 +95,8 @@ pub enum Yield {
 /// From a worker: runs one pending task of its pool, if there is one (from
 /// its own queues, the pool's injector, or a peer's deque), and says which;
 /// `None` outside every pool. Lets long-running code give its pool a turn.
+/// Inside [`isolate`](crate::isolate) (or deep in a worker's stack), only a
+/// task that a wait there may run.
 ///
 /// ```
 /// use pilfer::Yield;
@@ -105,14 +110,18 @@ pub enum Yield {
 /// });
 /// ```
 pub fn yield_now() -> Option<Yield> {
-    WorkerThread::current().map(|worker| run_one(worker.find_work(), worker))
+    WorkerThread::current().map(|worker| run_one(worker.find_work_to_yield(), worker))
 }
 
 /// As [`yield_now`], but only a task of the worker's own deque (or one
 /// broadcast to it): nothing is taken from the injector or from peers.
 pub fn yield_local() -> Option<Yield> {
     WorkerThread::current().map(|worker| {
-        let job = worker.take_local_job().or_else(|| worker.take_broadcast());
+        let job = if worker.restriction().is_some() {
+            worker.find_work_to_yield()
+        } else {
+            worker.take_local_job().or_else(|| worker.take_broadcast())
+        };
         run_one(job, worker)
     })
 }

@@ -17,7 +17,7 @@ use crate::job::{JobRef, StackJob};
 use crate::latch::{JoinLatch, SetLatch};
 use crate::publish::{self, RecordedJoin};
 use crate::unwind::{self, Payload};
-use crate::worker::WorkerThread;
+use crate::worker::{self, WorkerThread};
 use crate::{global, install};
 
 /// Runs `a` and `b`, potentially in parallel, and returns both results.
@@ -164,10 +164,13 @@ where
     RA: Send,
     RB: Send,
 {
-    if worker.wants_frame() {
-        join_with_frame(worker, a, b)
-    } else {
+    if !worker.wants_frame() {
         join_in_order(a, b)
+    } else if worker.is_isolated() {
+        // `b` may be stolen: it takes the isolation with it.
+        join_with_frame(worker, a, move || worker::in_isolation(b))
+    } else {
+        join_with_frame(worker, a, b)
     }
 }
 
@@ -273,7 +276,9 @@ where
     R: Send,
 {
     while !job_b.latch.probe() {
-        match worker.take_local_job() {
+        // Under a restriction (restricted.rs), only jobs pushed since it
+        // began: `b` itself, or what `a` left behind.
+        match worker.take_own_job() {
             Some(job) if job.is(&job_b_ref) => return true,
             // Another job of this worker's (a spawn, an injector batch, or,
             // once `b` was stolen, an older frame): run it here.

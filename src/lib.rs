@@ -71,6 +71,7 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+mod blocking;
 mod bound;
 mod broadcast;
 mod builder;
@@ -82,6 +83,7 @@ mod current;
 mod frames;
 mod global;
 mod install;
+mod isolate;
 mod job;
 mod join;
 mod latch;
@@ -96,13 +98,16 @@ mod rng;
 mod scope;
 mod shutdown;
 mod sleep;
+mod spares;
 mod spawn;
 mod start;
 mod sync;
+mod table;
 mod task;
 mod unwind;
 mod worker;
 
+pub use blocking::block_in_place;
 pub use bound::{FullPolicy, TrySpawnError};
 pub use broadcast::{broadcast, spawn_broadcast};
 pub use builder::{CustomSpawn, DefaultSpawn, ThreadPoolBuilder, ThreadSpawn};
@@ -116,6 +121,7 @@ pub use current::{
     Yield, current_num_threads, current_thread_has_pending_tasks, current_thread_index,
     current_worker_index, max_num_threads, yield_local, yield_now,
 };
+pub use isolate::isolate;
 pub use join::{FnContext, join, join_context};
 pub use metrics::{Metrics, SEARCH_BUCKET_BOUNDS, WorkerMetrics};
 pub use pool::ThreadPool;

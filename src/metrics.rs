@@ -92,15 +92,19 @@ fn add(counter: &AtomicU64, amount: u64) {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metrics {
     workers: Vec<WorkerMetrics>,
+    spares: Vec<WorkerMetrics>,
     detached_panics: u64,
     cancelled: u64,
+    spare_workers_started: u64,
+    blocked_now: usize,
 }
 
 /// One worker's counters in a [`Metrics`] snapshot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerMetrics {
-    /// The worker's index, `0..num_threads`.
+    /// The worker's index: `0..num_threads` for the pool's workers, from
+    /// `num_threads` on for the slots of its spare threads.
     pub index: usize,
     /// Jobs this worker took from a queue and ran: spawned and submitted
     /// tasks, scope tasks, `install` bodies from outside, and the halves of
@@ -131,12 +135,17 @@ pub struct WorkerMetrics {
 }
 
 impl Metrics {
+    /// The snapshot of the counters of every slot (the first `num_threads`
+    /// are the workers', the others the spares').
     pub(crate) fn collect<'a>(
         counters: impl Iterator<Item = &'a WorkerCounters>,
+        num_threads: usize,
         detached_panics: u64,
         cancelled: u64,
+        spare_workers_started: u64,
+        blocked_now: usize,
     ) -> Metrics {
-        let workers = counters
+        let mut workers: Vec<WorkerMetrics> = counters
             .enumerate()
             .map(|(index, counters)| WorkerMetrics {
                 index,
@@ -151,40 +160,46 @@ impl Metrics {
                 pinned: counters.pinned.load(Ordering::Relaxed),
             })
             .collect();
+        let spares = workers.split_off(num_threads.min(workers.len()));
         Metrics {
             workers,
+            spares,
             detached_panics,
             cancelled,
+            spare_workers_started,
+            blocked_now,
         }
+    }
+
+    /// The counters of the workers and of the spares' slots.
+    fn all(&self) -> impl Iterator<Item = &WorkerMetrics> {
+        self.workers.iter().chain(&self.spares)
     }
 
     /// Jobs run by all workers (see [`WorkerMetrics::executed`]).
     pub fn executed(&self) -> u64 {
-        self.workers.iter().map(|worker| worker.executed).sum()
+        self.all().map(|worker| worker.executed).sum()
     }
 
     /// Successful steals by all workers.
     pub fn steals(&self) -> u64 {
-        self.workers.iter().map(|worker| worker.steals).sum()
+        self.all().map(|worker| worker.steals).sum()
     }
 
     /// Injector batches taken by all workers.
     pub fn injector_batches(&self) -> u64 {
-        self.workers
-            .iter()
-            .map(|worker| worker.injector_batches)
-            .sum()
+        self.all().map(|worker| worker.injector_batches).sum()
     }
 
     /// Times any worker parked.
     pub fn parks(&self) -> u64 {
-        self.workers.iter().map(|worker| worker.parks).sum()
+        self.all().map(|worker| worker.parks).sum()
     }
 
     /// Time all workers spent searching for work (see
     /// [`WorkerMetrics::search_time`]).
     pub fn search_time(&self) -> Duration {
-        self.workers.iter().map(|worker| worker.search_time).sum()
+        self.all().map(|worker| worker.search_time).sum()
     }
 
     /// Searches for work by all workers.
@@ -205,7 +220,7 @@ impl Metrics {
     /// ```
     pub fn search_histogram(&self) -> [u64; 6] {
         let mut total = [0; SEARCH_BUCKETS];
-        for worker in &self.workers {
+        for worker in self.all() {
             for (sum, count) in total.iter_mut().zip(worker.search_histogram) {
                 *sum += count;
             }
@@ -230,8 +245,30 @@ impl Metrics {
         self.cancelled
     }
 
-    /// Per-worker counters, indexed by worker.
+    /// Per-worker counters, indexed by worker. The totals above also count
+    /// the work of spare threads ([`spare_workers`](Metrics::spare_workers)).
     pub fn workers(&self) -> &[WorkerMetrics] {
         &self.workers
+    }
+
+    /// The counters of the slots that spare threads used (a slot is reused
+    /// by the next spare once its thread exits), indexed from
+    /// `num_threads`.
+    pub fn spare_workers(&self) -> &[WorkerMetrics] {
+        &self.spares
+    }
+
+    /// Spare threads started so far: each time a worker blocked
+    /// ([`block_in_place`](crate::block_in_place), or a wait with nothing
+    /// it may run) and no idle spare was there to take over.
+    pub fn spare_workers_started(&self) -> u64 {
+        self.spare_workers_started
+    }
+
+    /// Workers blocked when the snapshot was taken (inside
+    /// [`block_in_place`](crate::block_in_place), or in a wait with nothing
+    /// it may run).
+    pub fn blocked_now(&self) -> usize {
+        self.blocked_now
     }
 }

@@ -4,23 +4,26 @@
 //! is `worker/`.
 
 use crate::bound::{Bound, FullPolicy};
-use crate::config::{LifecycleHandler, PanicHandler, PoolConfig};
+use crate::config::{self, LifecycleHandler, PanicHandler, PoolConfig, ThreadNamer};
 use crate::job::JobRef;
 use crate::latch::PoolLatch;
 use crate::metrics::{Metrics, WorkerCounters};
 use crate::pin::{CorePlan, Placement};
 use crate::publish::PublishRequest;
-use crate::queue::{GlobalQueue, StealQueue};
+use crate::queue::{GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
+use crate::spares::Spares;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::counter::AtomicU64;
 use crate::sync::{Arc, Condvar, Mutex, lock, thread};
+use crate::table::GrowTable;
 use crate::unwind::{self, Payload};
 use crossbeam_utils::CachePadded;
 use std::time::Instant;
 
 pub(crate) struct Registry {
-    slots: Box<[WorkerSlot]>,
+    /// The workers' slots, then the spares' (added as spares start).
+    slots: GrowTable<WorkerSlot>,
     injector: GlobalQueue<JobRef>,
     /// Shared with latches that wake this pool's workers (latch/).
     pub(crate) sleep: Arc<Sleep>,
@@ -59,6 +62,30 @@ pub(crate) struct Registry {
     /// Where the workers run; holds their cores until the last worker
     /// exits.
     cores: CorePlan,
+    /// Compensation for blocked workers (spares.rs).
+    pub(crate) spares: Spares,
+    /// What starting a spare thread needs.
+    spare_start: Mutex<SpareStart>,
+    /// How deep into its stack a worker's waits may run other work
+    /// (worker/restricted.rs).
+    wait_stack_budget: usize,
+}
+
+/// What starting a spare thread needs: the name and stack size of the
+/// pool's threads, and the slots of spares that exited (each with the
+/// owner's end of its deque), for the next ones.
+struct SpareStart {
+    namer: Option<ThreadNamer>,
+    stack_size: Option<usize>,
+    free: Vec<(usize, LocalQueue<JobRef>)>,
+}
+
+/// A slot of the pool for a spare thread about to start.
+pub(crate) struct SpareSlot {
+    pub(crate) index: usize,
+    pub(crate) deque: LocalQueue<JobRef>,
+    pub(crate) name: String,
+    pub(crate) stack_size: Option<usize>,
 }
 
 /// What the pool shares about worker `i`.
@@ -80,6 +107,16 @@ pub(crate) struct WorkerSlot {
 }
 
 impl WorkerSlot {
+    fn new(stealer: StealQueue<JobRef>) -> WorkerSlot {
+        WorkerSlot {
+            stealer,
+            publish_request: CachePadded::new(PublishRequest::new()),
+            counters: CachePadded::new(WorkerCounters::default()),
+            fifo: GlobalQueue::new(),
+            broadcasts: GlobalQueue::new(),
+        }
+    }
+
     /// Asks the owner to publish work (publish.rs).
     #[inline]
     pub(crate) fn request_publication(&self) {
@@ -92,20 +129,12 @@ impl Registry {
     /// moved out), whose workers' deques have these `stealers`.
     pub(crate) fn new(config: &mut PoolConfig, stealers: Vec<StealQueue<JobRef>>) -> Arc<Registry> {
         let num_threads = stealers.len();
-        let slots = stealers
-            .into_iter()
-            .map(|stealer| WorkerSlot {
-                stealer,
-                publish_request: CachePadded::new(PublishRequest::new()),
-                counters: CachePadded::new(WorkerCounters::default()),
-                fifo: GlobalQueue::new(),
-                broadcasts: GlobalQueue::new(),
-            })
-            .collect();
+        let spare_capacity = config.max_spare_workers;
+        let slots = stealers.into_iter().map(WorkerSlot::new).collect();
         Arc::new(Registry {
-            slots,
+            slots: GrowTable::new(slots, spare_capacity),
             injector: GlobalQueue::new(),
-            sleep: Arc::new(Sleep::new(num_threads)),
+            sleep: Arc::new(Sleep::new(num_threads, spare_capacity)),
             shutting_down: PoolLatch::new(),
             drained: PoolLatch::new(),
             running: AtomicUsize::new(num_threads),
@@ -124,6 +153,13 @@ impl Registry {
             full_policy: config.when_full,
             threads: Mutex::new(Vec::new()),
             cores: CorePlan::new(config.pin_workers, num_threads),
+            spares: Spares::new(spare_capacity, config.spare_keep_alive),
+            spare_start: Mutex::new(SpareStart {
+                namer: config.thread_name.take(),
+                stack_size: config.stack_size,
+                free: Vec::new(),
+            }),
+            wait_stack_budget: config.wait_stack_budget(),
         })
     }
 
@@ -137,14 +173,21 @@ impl Registry {
         *lock(&self.threads) = handles;
     }
 
+    /// The pool's workers (spares not included).
     #[inline]
     pub(crate) fn num_threads(&self) -> usize {
-        self.slots.len()
+        self.slots.fixed().len()
+    }
+
+    /// The slots of the workers, then of the spares started so far.
+    #[inline]
+    pub(crate) fn slots(&self) -> &GrowTable<WorkerSlot> {
+        &self.slots
     }
 
     #[inline]
-    pub(crate) fn slots(&self) -> &[WorkerSlot] {
-        &self.slots
+    pub(crate) fn wait_stack_budget(&self) -> usize {
+        self.wait_stack_budget
     }
 
     #[inline]
@@ -193,12 +236,12 @@ impl Registry {
     /// broadcast to it. The re-check of a worker falling asleep: another
     /// worker's broadcast is not work for it (that worker is woken for it).
     pub(crate) fn has_work_for(&self, index: usize) -> bool {
-        self.has_shared_work() || !self.slots[index].broadcasts.is_empty()
+        self.has_shared_work() || !self.slots.get(index).broadcasts.is_empty()
     }
 
     /// Queues `job` for worker `index` only, and wakes it if it sleeps.
     pub(crate) fn push_broadcast(&self, index: usize, job: JobRef) {
-        self.slots[index].broadcasts.push(job);
+        self.slots.get(index).broadcasts.push(job);
         self.sleep.notify_worker(index);
     }
 
@@ -244,6 +287,7 @@ impl Registry {
     /// queued job, then exit.
     pub(crate) fn begin_shutdown(&self) {
         self.close();
+        self.spares.close();
         self.shutting_down.set();
         self.sleep.wake_all();
     }
@@ -257,6 +301,70 @@ impl Registry {
         // the shutdown latch's Release, and read by waiters under `exited`.
         self.running.store(workers, Ordering::Relaxed);
         self.exit_target.store(workers, Ordering::Relaxed);
+    }
+
+    /// A slot for a new spare thread: one an exited spare left, or a new
+    /// one; `None` if the pool has no room left (spares.rs counts them, so
+    /// only a spare that failed to start can have used it up).
+    pub(crate) fn spare_slot(&self) -> Option<SpareSlot> {
+        let mut start = lock(&self.spare_start);
+        let (index, deque) = match start.free.pop() {
+            Some(free) => free,
+            None => {
+                let deque = LocalQueue::new();
+                let index = self.sleep.add_worker()?;
+                let added = self.slots.push(WorkerSlot::new(deque.stealer()));
+                debug_assert_eq!(added.ok(), Some(index), "the sleep state and slots agree");
+                (index, deque)
+            }
+        };
+        let mut name = config::name_thread(&mut start.namer, index);
+        if name.contains('\0') {
+            name = format!("pilfer-{index}");
+        }
+        Some(SpareSlot {
+            index,
+            deque,
+            name,
+            stack_size: start.stack_size,
+        })
+    }
+
+    /// An exiting spare gives its slot back (its deque is empty).
+    pub(crate) fn return_spare_slot(&self, index: usize, deque: LocalQueue<JobRef>) {
+        lock(&self.spare_start).free.push((index, deque));
+    }
+
+    /// Where a spare runs: on any core the process may use, never pinned.
+    pub(crate) fn spare_placement(&self) -> Option<Placement> {
+        self.cores.spread()
+    }
+
+    /// A spare thread is starting: shutdown waits for its exit too. Called
+    /// by a worker that runs a job, so before the pool can have drained.
+    pub(crate) fn expect_exit(&self) {
+        let _exited = lock(&self.exited);
+        self.exit_target.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A spare thread that `expect_exit` announced did not start after all.
+    pub(crate) fn expect_exit_undone(&self) {
+        let exited = lock(&self.exited);
+        let target = self.exit_target.fetch_sub(1, Ordering::Relaxed) - 1;
+        if *exited == target {
+            self.exits.notify_all();
+        }
+    }
+
+    /// Keeps the handle of a spare thread, to join it at shutdown.
+    pub(crate) fn keep_thread(&self, handle: thread::JoinHandle<()>) {
+        lock(&self.threads).push(handle);
+    }
+
+    /// A spare thread exits before shutdown: its handle is dropped, so
+    /// handles do not pile up (shutdown still waits for its exit count).
+    pub(crate) fn forget_thread(&self, id: thread::ThreadId) {
+        lock(&self.threads).retain(|handle| handle.thread().id() != id);
     }
 
     /// A worker is leaving its thread's main function: the last one gives
@@ -355,10 +463,14 @@ impl Registry {
     }
 
     pub(crate) fn metrics(&self) -> Metrics {
+        let num_threads = self.num_threads();
         Metrics::collect(
             self.slots.iter().map(|slot| &*slot.counters),
+            num_threads,
             self.detached_panics.load(Ordering::Relaxed),
             self.cancelled.load(Ordering::Relaxed),
+            self.spares.started_count(),
+            self.spares.blocked_now(),
         )
     }
 }

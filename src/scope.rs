@@ -7,7 +7,7 @@ use crate::registry::Registry;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::unwind::{self, Payload};
-use crate::worker::WorkerThread;
+use crate::worker::{self, WorkerThread};
 use crate::{global, install};
 use std::marker::PhantomData;
 use std::ptr;
@@ -128,12 +128,25 @@ impl<'scope> Scope<'scope> {
             // SAFETY: the scope is valid; nothing touches it after this.
             unsafe { ScopeLatch::decrement(&scope.latch) };
         };
-        // SAFETY: the job borrows only `'scope` data and the scope itself,
-        // both alive until the scope's count drops to zero, which needs this
-        // job to have run; it is pushed once and does not unwind.
-        let job_ref = unsafe { job::detached_job(job) };
-        match (target, WorkerThread::current_in(&self.registry)) {
+        let worker = WorkerThread::current_in(&self.registry);
+        let isolated = worker.is_some_and(WorkerThread::is_isolated);
+        // Inside a region a task takes the isolation with it (a broadcast's
+        // share runs wherever it is addressed, isolated or not).
+        let job_ref = if isolated && !matches!(target, Target::Worker(_)) {
+            // SAFETY: the job borrows only `'scope` data and the scope
+            // itself, both alive until the scope's count drops to zero,
+            // which needs this job to have run; it is pushed once and does
+            // not unwind.
+            unsafe { job::detached_job(move || worker::in_isolation(job)) }
+        } else {
+            // SAFETY: as above.
+            unsafe { job::detached_job(job) }
+        };
+        match (target, worker) {
             (Target::Worker(index), _) => self.registry.push_broadcast(index, job_ref),
+            // Inside a region, newest first: FIFO order would need the
+            // worker's FIFO queue, which a restricted wait does not take from.
+            (Target::Lifo | Target::Fifo, Some(worker)) if isolated => worker.push(job_ref),
             (Target::Fifo, Some(worker)) => worker.push_fifo(job_ref),
             (Target::Lifo, Some(worker)) => worker.push(job_ref),
             (Target::Lifo | Target::Fifo, None) => self.registry.inject(job_ref),

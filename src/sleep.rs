@@ -85,6 +85,7 @@
 use crate::parker::Parker;
 use crate::sync::atomic::{AtomicUsize, Ordering, fence};
 use crate::sync::{Arc, Mutex, lock};
+use crate::table::GrowTable;
 use crossbeam_utils::CachePadded;
 
 /// `counts` holds the searchers in its low half, the sleepers in its high.
@@ -137,8 +138,8 @@ pub(crate) struct Sleeper<'a> {
 pub(crate) struct Sleep {
     counts: CachePadded<AtomicUsize>,
     state: Mutex<SleepState>,
-    /// One per worker: where it sleeps.
-    parkers: Box<[CachePadded<Parker>]>,
+    /// One per worker, spare workers included: where it sleeps.
+    parkers: GrowTable<CachePadded<Parker>>,
 }
 
 struct SleepState {
@@ -146,21 +147,41 @@ struct SleepState {
     sleepers: Vec<usize>,
     /// `asleep[i]` is whether worker `i` is in `sleepers`.
     asleep: Vec<bool>,
+    /// `blocked[i]`: worker `i` is parked outside the protocol (`block`),
+    /// to be woken for a job broadcast to it.
+    blocked: Vec<bool>,
 }
 
 impl Sleep {
-    pub(crate) fn new(num_workers: usize) -> Sleep {
-        assert!(num_workers <= MAX_WORKERS);
+    /// The sleep state of `num_workers` workers, with room for
+    /// `spare_capacity` more (`add_worker`).
+    pub(crate) fn new(num_workers: usize, spare_capacity: usize) -> Sleep {
+        assert!(num_workers + spare_capacity <= MAX_WORKERS);
         Sleep {
             counts: CachePadded::new(AtomicUsize::new(0)),
             state: Mutex::new(SleepState {
                 sleepers: Vec::with_capacity(num_workers),
                 asleep: vec![false; num_workers],
+                blocked: vec![false; num_workers],
             }),
-            parkers: (0..num_workers)
-                .map(|_| CachePadded::new(Parker::new()))
-                .collect(),
+            parkers: GrowTable::new(
+                (0..num_workers)
+                    .map(|_| CachePadded::new(Parker::new()))
+                    .collect(),
+                spare_capacity,
+            ),
         }
+    }
+
+    /// Adds a worker (a spare) and returns its index; `None` when there is
+    /// no room left. Callers serialize their calls, and add the workers'
+    /// other state with the same index.
+    pub(crate) fn add_worker(&self) -> Option<usize> {
+        let mut state = lock(&self.state);
+        let index = self.parkers.push(CachePadded::new(Parker::new())).ok()?;
+        state.asleep.resize(index + 1, false);
+        state.blocked.resize(index + 1, false);
+        Some(index)
     }
 
     /// A worker with nothing to do begins searching.
@@ -221,7 +242,7 @@ impl Sleep {
             // Unpark after unlocking: the wakee's first step is to take this
             // lock, and should not find it held by its waker.
             drop(state);
-            self.parkers[index].unpark();
+            self.parkers.get(index).unpark();
         }
     }
 
@@ -239,14 +260,17 @@ impl Sleep {
             }
             self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
             drop(state);
-            self.parkers[index].unpark();
+            self.parkers.get(index).unpark();
+        } else if state.blocked[index] {
+            drop(state);
+            self.parkers.get(index).unpark();
         }
     }
 
     /// Wakes worker `index` if it sleeps; used when the condition it waits
     /// for is met. It takes itself off the list when it runs.
     pub(crate) fn wake_worker(&self, index: usize) {
-        self.parkers[index].unpark();
+        self.parkers.get(index).unpark();
     }
 
     /// Wakes every sleeper (the pool is shutting down).
@@ -261,7 +285,7 @@ impl Sleep {
             woken
         };
         for index in woken {
-            self.parkers[index].unpark();
+            self.parkers.get(index).unpark();
         }
     }
 
@@ -300,7 +324,7 @@ impl Sleep {
         if !cancel {
             on_park();
             loop {
-                this.parkers[index].park();
+                this.parkers.get(index).park();
                 if !lock(&this.state).asleep[index] || condition.is_met() {
                     break;
                 }
@@ -308,6 +332,34 @@ impl Sleep {
             }
         }
         this.leave_list(index);
+        condition.end_sleep();
+    }
+
+    /// Parks worker `index` until `condition` is met or `has_broadcast`
+    /// finds a job broadcast to it, outside the protocol: it is neither
+    /// searching nor listed as a sleeper, so new work does not wake it (a
+    /// worker blocked in a restricted wait, whose duties a spare worker has
+    /// taken over; worker/restricted.rs). A broadcast does: only this worker
+    /// can run its share. The flag is set under the lock before the check,
+    /// as a sleeper lists itself (see `notify_worker`).
+    pub(crate) fn block(
+        this: &Arc<Sleep>,
+        index: usize,
+        condition: &impl WakeCondition,
+        has_broadcast: impl Fn() -> bool,
+    ) {
+        let sleeper = Sleeper { sleep: this, index };
+        if !condition.prepare_sleep(&sleeper) {
+            return;
+        }
+        lock(&this.state).blocked[index] = true;
+        // Whoever meets the condition unparks this worker (`wake_worker`),
+        // as does a broadcast to it; a token left by an earlier, unrelated
+        // unpark only costs a loop.
+        while !condition.is_met() && !has_broadcast() {
+            this.parkers.get(index).park();
+        }
+        lock(&this.state).blocked[index] = false;
         condition.end_sleep();
     }
 
@@ -376,7 +428,7 @@ mod tests {
 
     #[test]
     fn new_work_wakes_a_sleeper_and_counts_it_as_searching() {
-        let sleep = Arc::new(Sleep::new(2));
+        let sleep = Arc::new(Sleep::new(2, 0));
         let parked = Arc::new(AtomicBool::new(false));
         let sleeper = {
             let (sleep, parked) = (Arc::clone(&sleep), Arc::clone(&parked));
@@ -403,7 +455,7 @@ mod tests {
 
     #[test]
     fn no_sleeper_is_woken_while_someone_searches() {
-        let sleep = Arc::new(Sleep::new(2));
+        let sleep = Arc::new(Sleep::new(2, 0));
         let parked = Arc::new(AtomicBool::new(false));
         let sleeper = {
             let (sleep, parked) = (Arc::clone(&sleep), Arc::clone(&parked));

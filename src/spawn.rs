@@ -65,6 +65,11 @@ where
     F: FnOnce() + Send + 'static,
 {
     match (route, worker) {
+        // Inside an isolated region the task takes the isolation with it,
+        // and queues newest first (worker/restricted.rs).
+        (Route::Local, Some(worker)) if worker.is_isolated() => {
+            worker.push(into_job(move || worker::in_isolation(runner)));
+        }
         (Route::Local, Some(worker)) if order == Order::Fifo => {
             worker.push_fifo(into_job(runner));
         }

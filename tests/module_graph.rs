@@ -10,7 +10,7 @@ use std::path::Path;
 /// Lowest first. Keep in step with ARCHITECTURE.md's code map.
 const LAYERS: &[&[&str]] = &[
     &["sync", "unwind", "rng"],
-    &["metrics", "parker", "pin", "queue"],
+    &["metrics", "parker", "pin", "queue", "table", "spares"],
     &["sleep"],
     &["latch"],
     &["job"],
@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["worker"],
     &["install", "start", "task"],
     &["global", "context"],
-    &["join", "scope", "spawn", "current"],
+    &["join", "scope", "spawn", "current", "blocking", "isolate"],
     &["broadcast"],
     &["pool"],
     &["builder", "shutdown"],

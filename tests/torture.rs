@@ -1,7 +1,8 @@
 //! The torture test: a seeded random mix of `join`, `join_context`,
 //! `scope`, `scope_fifo`, `in_place_scope`, `spawn`, `spawn_fifo`,
 //! `submit` (joined, detached or aborted), `install`, `broadcast`,
-//! `spawn_broadcast` and the bounded pool's `try_`/`_timeout` forms,
+//! `spawn_broadcast`, `block_in_place`, `isolate` and the bounded pool's
+//! `try_`/`_timeout` forms,
 //! nested and across three pools (one bounded, one with a single worker),
 //! with planned panics at random points and short-lived pools dropped while
 //! busy, from outside and from workers.
@@ -222,6 +223,9 @@ struct PoolStats {
     handled_panics: AtomicUsize,
     /// Workers whose exit handler ran.
     exited: AtomicUsize,
+    /// Spare threads whose start handler ran, and whose exit handler ran.
+    spares_started: AtomicUsize,
+    spares_exited: AtomicUsize,
 }
 
 impl PoolStats {
@@ -229,14 +233,29 @@ impl PoolStats {
         let expected = self.expected_panics.load(Ordering::SeqCst);
         let handled = self.handled_panics.load(Ordering::SeqCst);
         let exited = self.exited.load(Ordering::SeqCst);
-        if handled != expected || exited != self.threads {
+        let (spares, spares_exited) = self.spares();
+        if handled != expected || exited != self.threads || spares_exited != spares {
             return Err(format!(
                 "pool {}: {handled} detached panics handled, {expected} expected; \
-                 {exited} of {} workers exited",
+                 {exited} of {} workers and {spares_exited} of {spares} spares exited",
                 self.name, self.threads
             ));
         }
         Ok(())
+    }
+
+    /// Spares started and spares exited so far.
+    fn spares(&self) -> (usize, usize) {
+        (
+            self.spares_started.load(Ordering::SeqCst),
+            self.spares_exited.load(Ordering::SeqCst),
+        )
+    }
+
+    /// Every worker and every spare has exited.
+    fn all_exited(&self) -> bool {
+        let (spares, spares_exited) = self.spares();
+        self.exited.load(Ordering::SeqCst) == self.threads && spares_exited == spares
     }
 }
 
@@ -254,6 +273,8 @@ impl Tracked {
             expected_panics: AtomicUsize::new(0),
             handled_panics: AtomicUsize::new(0),
             exited: AtomicUsize::new(0),
+            spares_started: AtomicUsize::new(0),
+            spares_exited: AtomicUsize::new(0),
         });
         let mut builder = ThreadPool::builder()
             .num_threads(threads)
@@ -279,10 +300,24 @@ impl Tracked {
                     }
                 }
             })
+            // Spares (blocked workers' stand-ins) have indices from
+            // `threads` on.
+            .start_handler({
+                let stats = Arc::clone(&stats);
+                move |index| {
+                    if index >= stats.threads {
+                        stats.spares_started.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
             .exit_handler({
                 let stats = Arc::clone(&stats);
-                move |_| {
-                    stats.exited.fetch_add(1, Ordering::SeqCst);
+                move |index| {
+                    if index < stats.threads {
+                        stats.exited.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        stats.spares_exited.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
             });
         if let Some((max, policy)) = bound {
@@ -379,7 +414,7 @@ fn operation(world: &Arc<World>, seed: u64, depth: u32, plan: Plan) {
     if depth == 0 {
         leaf(&mut rng);
     } else {
-        match rng.below(10) {
+        match rng.below(11) {
             0 => join(world, &mut rng, depth),
             1 => scope(world, &mut rng, depth),
             2 | 3 => spawn(world, &mut rng, depth),
@@ -388,6 +423,7 @@ fn operation(world: &Arc<World>, seed: u64, depth: u32, plan: Plan) {
             6 => try_spawn_bounded(world, &mut rng, depth),
             7 if rng.chance(3) => short_lived_pool(world, &mut rng, depth),
             8 => broadcast(world, &mut rng, depth),
+            9 => blocking(world, &mut rng, depth),
             _ => leaf(&mut rng),
         }
     }
@@ -432,9 +468,10 @@ fn join(world: &Arc<World>, rng: &mut Rng, depth: u32) {
     let (plan_a, plan_b) = (plan(rng), plan(rng));
     let a = child(world, rng, depth, plan_a);
     let b = child(world, rng, depth, plan_b);
-    let outcome = match rng.below(5) {
+    let outcome = match rng.below(6) {
         3 => catch(|| pilfer::join(a, b)),
         4 => catch(|| pilfer::join_context(|_| a(), |_| b())),
+        5 => catch(|| pilfer::isolate(|| pilfer::join(a, b))),
         which => catch(|| world.pool(which).pool.join(a, b)),
     };
     // A panic of `a` wins over one of `b`.
@@ -477,12 +514,13 @@ fn scope(world: &Arc<World>, rng: &mut Rng, depth: u32) {
     }
     let which = rng.below(3);
     let pool = &world.pool(which).pool;
-    let outcome = match rng.below(7) {
+    let outcome = match rng.below(8) {
         0 => catch(|| pilfer::scope(body!(spawn))),
         1 => catch(|| pilfer::in_place_scope(body!(spawn))),
         2 => catch(|| pool.in_place_scope(body!(spawn))),
         3 => catch(|| pool.scope_fifo(body!(spawn_fifo))),
         4 => catch(|| pilfer::in_place_scope_fifo(body!(spawn_fifo))),
+        5 => catch(|| pilfer::isolate(|| pool.scope(body!(spawn)))),
         _ => catch(|| pool.scope(body!(spawn))),
     };
     check_any("scope", outcome, &planned);
@@ -500,6 +538,21 @@ fn spawn(world: &Arc<World>, rng: &mut Rng, depth: u32) {
     } else {
         target.pool.spawn(run);
     }
+}
+
+/// An operation inside `block_in_place`, after a short sleep (the block):
+/// a spare takes over meanwhile; a planned panic comes back out of it.
+fn blocking(world: &Arc<World>, rng: &mut Rng, depth: u32) {
+    let plan = plan(rng);
+    let run = child(world, rng, depth, plan);
+    let pause = Duration::from_micros(rng.below(200));
+    let outcome = catch(|| {
+        pilfer::block_in_place(|| {
+            thread::sleep(pause);
+            run();
+        })
+    });
+    check("block_in_place", outcome, plan);
 }
 
 /// A broadcast: each worker of the pool runs an operation; a planned panic
@@ -834,10 +887,7 @@ fn round(seed: u64, until: Instant) -> RoundReport {
     stats.extend(world.deferred.into_inner().unwrap());
     for stats in stats {
         // Pools dropped on a worker did not wait for their workers.
-        let threads = stats.threads;
-        if !wait_until(HANG_SLACK / 2, || {
-            stats.exited.load(Ordering::SeqCst) == threads
-        }) {
+        if !wait_until(HANG_SLACK / 2, || stats.all_exited()) {
             fail(format!("pool {}: its workers never exited", stats.name));
         } else if let Err(message) = stats.check() {
             fail(message);

@@ -483,3 +483,33 @@ fn a_refused_job_comes_back_to_its_producer() {
     release.send(()).unwrap();
     drop(Arc::into_inner(bounded).expect("the only reference"));
 }
+
+/// A spare thread's slot and parker, appended to the pool's tables while
+/// other threads read them, then reused by the next spare; and isolated
+/// joins, whose second halves carry the isolation to their thief.
+#[test]
+fn spares_and_isolated_waits() {
+    let one = pilfer::ThreadPool::builder()
+        .num_threads(1)
+        .pin_workers(false)
+        .spare_keep_alive(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let ran = one.install(|| {
+            let (done, is_done) = mpsc::channel();
+            // On this worker's deque: only a spare can run it meanwhile.
+            pilfer::spawn(move || done.send(7).unwrap());
+            pilfer::block_in_place(|| is_done.recv().unwrap())
+        });
+        assert_eq!(ran, 7);
+        // Let the spare's keep-alive run out, so the next one reuses its
+        // slot.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(one.metrics().spare_workers_started() >= 1);
+    drop(one);
+    let two = pool(2);
+    let total = two.install(|| pilfer::isolate(|| fib(8)));
+    assert_eq!(total, fib_reference(8));
+}

@@ -28,7 +28,7 @@ impl WorkerThread {
 fn run_oldest_fifo_job(index: usize) {
     let worker = WorkerThread::current().expect("pilfer: a FIFO stand-in ran off-pool");
     // Stand-ins only run on workers of the pool whose deques hold them.
-    let queue = &worker.registry().slots()[index].fifo;
+    let queue = &worker.registry().slots().get(index).fifo;
     let job = take_from(queue).expect("pilfer: a FIFO stand-in without its job");
     // SAFETY: taken from the queue, which hands each job out once; whoever
     // pushed it keeps its data alive until it has run.

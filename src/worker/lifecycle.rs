@@ -1,7 +1,7 @@
 //! A worker's life: start (pinning, the start handler), the run loop, the
 //! shutdown phase, the exit handler.
 
-use super::{WORKER_THREAD, WorkerThread};
+use super::{WORKER_THREAD, WorkerThread, restricted};
 use crate::job::JobRef;
 use crate::latch::Latch;
 use crate::metrics::bump;
@@ -28,7 +28,7 @@ impl WorkerThread {
     /// unseen, since every push came from a worker that was counted then,
     /// and the AcqRel read-modify-writes on `running` carry each push to
     /// that last check. Empty queues there mean the pool is done.
-    fn finish(&self) {
+    pub(super) fn finish(&self) {
         let registry = &*self.registry;
         let sleep = &registry.sleep;
         loop {
@@ -67,7 +67,7 @@ impl WorkerThread {
     }
 
     /// Runs jobs until no queue has any for this worker.
-    fn drain(&self) {
+    pub(super) fn drain(&self) {
         while let Some(job) = self.find_work() {
             self.execute(job);
         }
@@ -82,7 +82,7 @@ pub(crate) fn main_loop(
     placement: Option<Placement>,
 ) {
     let pinned = placement.is_some_and(|placement| placement.apply());
-    registry.slots()[index].counters.set_pinned(pinned);
+    registry.slots().get(index).counters.set_pinned(pinned);
 
     let worker = WorkerThread::new(registry, index, deque);
     let _attached = worker.publication.attach();
@@ -98,15 +98,27 @@ pub(crate) fn main_loop(
 }
 
 impl WorkerThread {
-    fn new(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) -> WorkerThread {
+    pub(super) fn new(
+        registry: Arc<Registry>,
+        index: usize,
+        deque: LocalQueue<JobRef>,
+    ) -> WorkerThread {
+        // Alone: no thief can ask it for work, bar a spare standing in for
+        // it, which asks like any thief (publish.rs).
         let alone = registry.num_threads() == 1;
         WorkerThread {
             deque,
-            publication: Publication::new(&registry.slots()[index].publish_request, alone),
+            publication: Publication::new(&registry.slots().get(index).publish_request, alone),
             index,
             rng: XorShift64Star::new(index as u64),
             looks: Cell::new(0),
             executing: Cell::new(0),
+            net_pushes: Cell::new(0),
+            job_mark: Cell::new(0),
+            isolation: Cell::new(None),
+            blocked: Cell::new(false),
+            stack_origin: restricted::stack_origin(),
+            stack_budget: registry.wait_stack_budget(),
             registry,
         }
     }
@@ -178,10 +190,10 @@ pub(crate) fn release_current_thread(registry: &Registry) -> bool {
 /// Makes a worker the thread's current one until dropped: also when the
 /// worker unwinds (an internal bug), so that no pointer to its freed state
 /// is left in the thread-local.
-struct CurrentWorker(());
+pub(super) struct CurrentWorker(());
 
 impl CurrentWorker {
-    fn set(worker: &WorkerThread) -> CurrentWorker {
+    pub(super) fn set(worker: &WorkerThread) -> CurrentWorker {
         WORKER_THREAD.with(|cell| cell.set(worker));
         CurrentWorker(())
     }

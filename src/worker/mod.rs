@@ -1,12 +1,17 @@
 //! A worker thread: its own deque and join frames, and the order in which
-//! it looks for work. How it waits is `wait.rs`; its life from start to
-//! exit, the shutdown phase included, is `lifecycle.rs`.
+//! it looks for work. How it waits is `wait.rs`, and what it may run while
+//! it waits, when restricted, `restricted.rs`; its life from start to exit,
+//! the shutdown phase included, is `lifecycle.rs`; blocking and the spare
+//! workers that take over meanwhile, `spare.rs`.
 
 mod fifo;
 mod lifecycle;
+mod restricted;
+mod spare;
 mod wait;
 
 pub(crate) use lifecycle::{adopt_current_thread, main_loop, release_current_thread};
+pub(crate) use restricted::in_isolation;
 
 use crate::job::JobRef;
 use crate::metrics::bump;
@@ -44,6 +49,22 @@ pub(crate) struct WorkerThread {
     /// Jobs running on this thread (nested while it waits): a thread
     /// adopted by a pool may wait for the pool's workers only when none is.
     executing: Cell<usize>,
+    /// Pushes onto the deque minus this thread's pops of it. Compared with
+    /// a mark taken earlier, it tells whether the deque's newest job was
+    /// pushed since (restricted.rs).
+    net_pushes: Cell<u64>,
+    /// `net_pushes` when the running job started (or `isolate` began).
+    job_mark: Cell<u64>,
+    /// `net_pushes` when the innermost `isolate` on this thread began;
+    /// `None` outside every isolated region.
+    isolation: Cell<Option<u64>>,
+    /// Inside `block_in_place` (or a restricted wait that sleeps): the pool
+    /// has been told, and spare workers compensate.
+    blocked: Cell<bool>,
+    /// An address near the base of this thread's stack, and how far below
+    /// it waits may still run other work (restricted.rs).
+    stack_origin: usize,
+    stack_budget: usize,
     registry: Arc<Registry>,
 }
 
@@ -87,14 +108,21 @@ impl WorkerThread {
 
     #[inline]
     fn slot(&self) -> &WorkerSlot {
-        &self.registry.slots()[self.index]
+        self.registry.slots().get(self.index)
     }
 
     /// Pushes a job onto this worker's deque, where thieves can see it.
     #[inline]
     pub(crate) fn push(&self, job: JobRef) {
-        self.deque.push(job);
+        self.push_quietly(job);
         self.registry.sleep.notify_new_work();
+    }
+
+    /// Pushes a job onto this worker's deque without waking anyone.
+    #[inline]
+    fn push_quietly(&self, job: JobRef) {
+        self.deque.push(job);
+        self.net_pushes.set(self.net_pushes.get().wrapping_add(1));
     }
 
     /// Whether this worker's own deque holds jobs.
@@ -105,7 +133,11 @@ impl WorkerThread {
     /// Pops the most recently pushed job of this worker's deque.
     #[inline]
     pub(crate) fn take_local_job(&self) -> Option<JobRef> {
-        self.deque.pop()
+        let job = self.deque.pop();
+        if job.is_some() {
+            self.net_pushes.set(self.net_pushes.get().wrapping_sub(1));
+        }
+        job
     }
 
     /// Records a join frame, publishing the oldest private one if the
@@ -130,7 +162,7 @@ impl WorkerThread {
     fn publish_all_frames(&self) {
         let mut any = false;
         for job in self.publication.publish_all() {
-            self.deque.push(job);
+            self.push_quietly(job);
             any = true;
         }
         if any {
@@ -145,12 +177,14 @@ impl WorkerThread {
         bump(&self.slot().counters.executed);
         self.executing.set(self.executing.get() + 1);
         let outer = self.publication.enter();
+        let outer_mark = self.job_mark.replace(self.net_pushes.get());
         // SAFETY: `job` was just popped or stolen from a queue, which hands
         // each item out once; whoever pushed it keeps its data alive until
         // it has run (job.rs).
         unsafe { job.execute() }
         // Jobs do not unwind (job.rs), so this always runs; the job's own
         // frames are all popped by now.
+        self.job_mark.set(outer_mark);
         self.publication.leave(outer);
         self.executing.set(self.executing.get() - 1);
     }
@@ -214,7 +248,7 @@ impl WorkerThread {
             let mut victim = self.rng.next_below(count);
             for _ in 0..count {
                 if victim != self.index {
-                    let slot = &slots[victim];
+                    let slot = slots.get(victim);
                     match slot.stealer.steal() {
                         Steal::Success(job) => {
                             bump(&self.slot().counters.steals);

@@ -6,7 +6,7 @@ use super::WorkerThread;
 use crate::job::JobRef;
 use crate::latch::Latch;
 use crate::metrics::bump;
-use crate::sleep::Sleep;
+use crate::sleep::{Sleep, WakeCondition};
 use crate::sync::{hint, thread};
 use std::time::Instant;
 
@@ -14,14 +14,14 @@ use std::time::Instant;
 /// busy-waiting, then rounds of `yield_now`, each round followed by one more
 /// look for work. About 20-60 µs in all on current machines.
 #[cfg(not(loom))]
-const SPIN_ROUNDS: u32 = 7;
+pub(super) const SPIN_ROUNDS: u32 = 7;
 #[cfg(not(loom))]
-const YIELD_ROUNDS: u32 = 16;
+pub(super) const YIELD_ROUNDS: u32 = 16;
 // Under loom, sleep at once: spinning only multiplies the interleavings.
 #[cfg(loom)]
-const SPIN_ROUNDS: u32 = 0;
+pub(super) const SPIN_ROUNDS: u32 = 0;
 #[cfg(loom)]
-const YIELD_ROUNDS: u32 = 0;
+pub(super) const YIELD_ROUNDS: u32 = 0;
 
 impl WorkerThread {
     /// Asks every peer to publish a frame, so that a busy peer wakes this
@@ -46,6 +46,9 @@ impl WorkerThread {
     fn wait_until_cold<L: Latch>(&self, latch: &L) {
         // While this worker waits, what it kept private is up for grabs.
         self.publish_all_frames();
+        if let Some(restriction) = self.restriction() {
+            return self.wait_restricted(latch, restriction);
+        }
         while !latch.probe() {
             if let Some(job) = self.find_work_fairly().or_else(|| self.search(latch)) {
                 self.execute(job);
@@ -53,15 +56,15 @@ impl WorkerThread {
         }
     }
 
-    /// Searches for work until it finds some (`Some`) or `latch` is set
+    /// Searches for work until it finds some (`Some`) or `latch` is met
     /// (`None`), spinning first, then sleeping (sleep.rs).
-    fn search<L: Latch>(&self, latch: &L) -> Option<JobRef> {
+    pub(super) fn search<L: WakeCondition>(&self, latch: &L) -> Option<JobRef> {
         let started = Instant::now();
         let sleep = &self.registry.sleep;
         sleep.start_searching();
         let mut round = 0;
         let found = loop {
-            if latch.probe() {
+            if latch.is_met() {
                 break None;
             }
             if let Some(job) = self.find_work() {

@@ -1,0 +1,308 @@
+//! Compensation: while a worker is blocked, a spare worker does its duty.
+//!
+//! A worker *blocks* inside [`block_in_place`](crate::block_in_place), or
+//! when a restricted wait has nothing it may run (worker/restricted.rs).
+//! It tells the pool first (`begin_block`); from then until `end_block`,
+//! the pool keeps one more *spare* worker on duty, so that `num_threads`
+//! threads stay available for its work:
+//!
+//! * an idle spare, if there is one, is called back to duty;
+//! * otherwise a new spare thread is started, unless `max` spares are
+//!   alive already: then nobody compensates (the block is never refused).
+//!
+//! A spare on duty is a worker like the others (a deque of its own that
+//! peers steal from, a place in the sleep protocol), with an index past
+//! the pool's workers. The blocked worker keeps its deque, with its frames
+//! published, so the spare (and everyone else) can steal from it. When
+//! more spares are on duty than workers are blocked, the surplus ones
+//! retire at their next look for work (`try_retire`; `end_block` wakes
+//! the sleeping ones so that they notice), and wait idle for a call. An
+//! idle spare that nobody calls within `keep_alive` exits.
+//!
+//! This module holds the counts and the idle list only; starting a spare's
+//! thread and its loop are `worker/spare.rs`.
+
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::counter::AtomicU64;
+use crate::sync::{Condvar, Mutex, lock};
+use std::time::{Duration, Instant};
+
+pub(crate) struct Spares {
+    /// The most spare threads alive at once.
+    max: usize,
+    keep_alive: Duration,
+    state: Mutex<SpareState>,
+    /// Idle spares wait here for a call.
+    calls: Condvar,
+    /// Copies of `state.blocked` and `state.on_duty`, written under the
+    /// lock, for the lock-free surplus check of spares on duty and for
+    /// metrics.
+    blocked: AtomicUsize,
+    on_duty: AtomicUsize,
+    /// A copy of `state.closed`: once set, no spare is surplus (it stays
+    /// on duty for the shutdown).
+    closed: AtomicBool,
+    /// Spare threads started, for metrics.
+    started: AtomicU64,
+}
+
+#[derive(Default)]
+struct SpareState {
+    /// Workers blocked now.
+    blocked: usize,
+    /// Spares on duty now (their indices).
+    on_duty: Vec<usize>,
+    /// Idle spares (their indices).
+    idle: Vec<usize>,
+    /// Idle spares called back to duty that have not woken yet.
+    called: Vec<usize>,
+    /// Spares being started, on duty once they have an index.
+    starting: usize,
+    /// Spare threads alive: on duty, idle, or being started.
+    live: usize,
+    /// The pool is shutting down: idle spares exit, none is called.
+    closed: bool,
+}
+
+/// What `begin_block` asks of the blocking worker.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Compensation {
+    /// An idle spare was called back to duty.
+    Called,
+    /// Start a new spare thread (counted as alive and on duty already);
+    /// report it with `started` or `failed_to_start`.
+    Start,
+    /// No spare: the limit is reached, or the pool is shutting down.
+    None,
+}
+
+/// Why an idle spare stopped waiting.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// Back to duty.
+    Duty,
+    /// Exit: unused for `keep_alive`, or the pool is shutting down.
+    Exit,
+}
+
+impl Spares {
+    pub(crate) fn new(max: usize, keep_alive: Duration) -> Spares {
+        Spares {
+            max,
+            keep_alive,
+            state: Mutex::new(SpareState::default()),
+            calls: Condvar::new(),
+            blocked: AtomicUsize::new(0),
+            on_duty: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            started: AtomicU64::new(0),
+        }
+    }
+
+    /// Updates the lock-free copies of the counts.
+    fn publish_counts(&self, state: &SpareState) {
+        // Release: pairs with the Acquire loads in `surplus` (a spare that
+        // was unparked after this store sees it).
+        self.blocked.store(state.blocked, Ordering::Release);
+        self.on_duty.store(state.on_duty.len(), Ordering::Release);
+    }
+
+    /// A worker is about to block: keeps a spare on duty for it if it can.
+    pub(crate) fn begin_block(&self) -> Compensation {
+        let mut state = lock(&self.state);
+        state.blocked += 1;
+        let compensation = if state.closed || state.on_duty.len() + state.starting >= state.blocked
+        {
+            Compensation::None
+        } else if let Some(index) = state.idle.pop() {
+            state.on_duty.push(index);
+            state.called.push(index);
+            self.calls.notify_all();
+            Compensation::Called
+        } else if state.live < self.max {
+            state.live += 1;
+            state.starting += 1;
+            Compensation::Start
+        } else {
+            Compensation::None
+        };
+        self.publish_counts(&state);
+        compensation
+    }
+
+    /// The spare asked for by `Compensation::Start` runs with `index`.
+    pub(crate) fn started(&self, index: usize) {
+        let mut state = lock(&self.state);
+        state.starting -= 1;
+        state.on_duty.push(index);
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.publish_counts(&state);
+    }
+
+    /// The spare asked for by `Compensation::Start` could not be started.
+    pub(crate) fn failed_to_start(&self) {
+        let mut state = lock(&self.state);
+        state.starting -= 1;
+        state.live -= 1;
+    }
+
+    /// A blocked worker is back. Returns the spares on duty to wake if one
+    /// of them is now surplus (so that a sleeping one notices and retires).
+    pub(crate) fn end_block(&self) -> Vec<usize> {
+        let mut state = lock(&self.state);
+        state.blocked -= 1;
+        self.publish_counts(&state);
+        if state.on_duty.len() > state.blocked {
+            state.on_duty.clone()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether more spares are on duty than workers are blocked (and the
+    /// pool is not shutting down): a hint, confirmed under the lock by
+    /// `try_retire`.
+    #[inline]
+    pub(crate) fn surplus(&self) -> bool {
+        // Acquire: pairs with `publish_counts` and the store in `close`.
+        !self.closed.load(Ordering::Acquire)
+            && self.on_duty.load(Ordering::Acquire) > self.blocked.load(Ordering::Acquire)
+    }
+
+    /// Spare `index`, on duty, retires if it is surplus: it becomes idle.
+    pub(crate) fn try_retire(&self, index: usize) -> bool {
+        let mut state = lock(&self.state);
+        if state.closed || state.on_duty.len() <= state.blocked {
+            return false;
+        }
+        let Some(position) = state.on_duty.iter().position(|&i| i == index) else {
+            return false;
+        };
+        state.on_duty.swap_remove(position);
+        state.idle.push(index);
+        self.publish_counts(&state);
+        true
+    }
+
+    /// Idle spare `index` waits to be called back to duty, at most
+    /// `keep_alive`. On `Call::Exit` it is no longer counted as alive.
+    pub(crate) fn wait_for_call(&self, index: usize) -> Call {
+        let deadline = Instant::now().checked_add(self.keep_alive);
+        let mut state = lock(&self.state);
+        loop {
+            if let Some(position) = state.called.iter().position(|&i| i == index) {
+                state.called.swap_remove(position);
+                return Call::Duty;
+            }
+            let now = Instant::now();
+            let expired = deadline.is_some_and(|deadline| now >= deadline);
+            if state.closed || expired {
+                if let Some(position) = state.idle.iter().position(|&i| i == index) {
+                    state.idle.swap_remove(position);
+                }
+                state.live -= 1;
+                return Call::Exit;
+            }
+            state = match deadline {
+                Some(deadline) => {
+                    self.calls
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+                None => self
+                    .calls
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            };
+        }
+    }
+
+    /// Spare `index` leaves duty for good (the pool shut down).
+    pub(crate) fn leave(&self, index: usize) {
+        let mut state = lock(&self.state);
+        if let Some(position) = state.on_duty.iter().position(|&i| i == index) {
+            state.on_duty.swap_remove(position);
+        }
+        state.live -= 1;
+        self.publish_counts(&state);
+    }
+
+    /// The pool is shutting down: idle spares exit, and none is called or
+    /// started from now on.
+    pub(crate) fn close(&self) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        // Release: pairs with the Acquire in `surplus`. Stored under the
+        // lock, as the counts are: a spare whose `try_retire` found the
+        // pool closed sees it in `surplus` from then on (and does not spin).
+        self.closed.store(true, Ordering::Release);
+        drop(state);
+        self.calls.notify_all();
+    }
+
+    /// Workers blocked now.
+    pub(crate) fn blocked_now(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Spare threads started so far.
+    pub(crate) fn started_count(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_starts_a_spare_then_calls_back_the_idle_one() {
+        let spares = Spares::new(1, Duration::from_secs(60));
+        assert_eq!(spares.begin_block(), Compensation::Start);
+        spares.started(5);
+        assert!(!spares.surplus());
+        assert!(
+            spares.end_block().contains(&5),
+            "the surplus spare is woken"
+        );
+        assert!(spares.surplus());
+        assert!(spares.try_retire(5));
+        assert!(!spares.surplus());
+        // Called back by the next block, which the waiting spare sees.
+        assert_eq!(spares.begin_block(), Compensation::Called);
+        assert_eq!(spares.wait_for_call(5), Call::Duty);
+        // A second block at once: the only spare is on duty already.
+        assert_eq!(spares.begin_block(), Compensation::None);
+        assert_eq!(spares.blocked_now(), 2);
+        assert_eq!(spares.started_count(), 1);
+    }
+
+    #[test]
+    fn no_spare_without_room_and_an_idle_one_exits_after_its_keep_alive() {
+        let spares = Spares::new(0, Duration::from_secs(60));
+        assert_eq!(spares.begin_block(), Compensation::None);
+        spares.end_block();
+
+        let spares = Spares::new(2, Duration::from_millis(1));
+        assert_eq!(spares.begin_block(), Compensation::Start);
+        spares.started(3);
+        spares.end_block();
+        assert!(spares.try_retire(3));
+        assert_eq!(spares.wait_for_call(3), Call::Exit);
+        // It no longer counts against the limit.
+        assert_eq!(spares.begin_block(), Compensation::Start);
+    }
+
+    #[test]
+    fn closing_lets_idle_spares_exit_and_calls_nobody() {
+        let spares = Spares::new(4, Duration::from_secs(60));
+        assert_eq!(spares.begin_block(), Compensation::Start);
+        spares.started(2);
+        spares.end_block();
+        assert!(spares.try_retire(2));
+        spares.close();
+        assert_eq!(spares.wait_for_call(2), Call::Exit);
+        assert_eq!(spares.begin_block(), Compensation::None);
+    }
+}

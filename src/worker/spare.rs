@@ -1,0 +1,212 @@
+//! Blocking, and the spare workers that do a blocked worker's duty
+//! meanwhile. The policy (how many, which one is called, when one retires
+//! or exits) is `spares.rs`; this is the workers' side of it.
+
+use super::WorkerThread;
+use super::lifecycle::CurrentWorker;
+use crate::job::JobRef;
+use crate::latch::Latch;
+use crate::queue::LocalQueue;
+use crate::registry::{Registry, SpareSlot};
+use crate::sleep::{Sleeper, WakeCondition};
+use crate::spares::{Call, Compensation};
+use crate::sync::atomic::Ordering;
+use crate::sync::{Arc, thread};
+
+impl WorkerThread {
+    /// Runs `f`, which blocks this thread, with a spare worker on duty
+    /// meanwhile if the pool has one to give (`block_in_place`, and a
+    /// restricted wait with nothing it may run). Nested calls compensate
+    /// once. The pool is restored also when `f` panics.
+    pub(crate) fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
+        if self.blocked.get() {
+            return f();
+        }
+        // Whatever this worker kept private is up for grabs while it
+        // blocks: the spare (or any peer) steals it from the deque, which
+        // stays this worker's.
+        self.publish_all_frames();
+        let registry = &self.registry;
+        // `--cfg pilfer_bug="no_compensation"` starts no spare, to show
+        // that the loom model of the hand-over catches the deadlock.
+        if registry.spares.begin_block() == Compensation::Start
+            && cfg!(not(pilfer_bug = "no_compensation"))
+        {
+            start_spare(registry);
+        }
+        self.blocked.set(true);
+        let _unblock = Unblock(self);
+        f()
+    }
+}
+
+/// Ends a worker's block when dropped (also when `f` unwinds).
+struct Unblock<'a>(&'a WorkerThread);
+
+impl Drop for Unblock<'_> {
+    fn drop(&mut self) {
+        let worker = self.0;
+        worker.blocked.set(false);
+        let registry = &worker.registry;
+        // A spare on duty may be surplus now: wake the ones that sleep, so
+        // that they notice and retire.
+        for index in registry.spares.end_block() {
+            registry.sleep.wake_worker(index);
+        }
+    }
+}
+
+/// Starts a spare thread that `Spares::begin_block` asked for. A failure
+/// (the OS refusing a thread) leaves the block uncompensated.
+fn start_spare(registry: &Arc<Registry>) {
+    let Some(slot) = registry.spare_slot() else {
+        registry.spares.failed_to_start();
+        return;
+    };
+    let SpareSlot {
+        index,
+        deque,
+        name,
+        stack_size,
+    } = slot;
+    registry.expect_exit();
+    let mut builder = thread::Builder::new().name(name);
+    if let Some(size) = stack_size {
+        builder = builder.stack_size(size);
+    }
+    let spare_registry = Arc::clone(registry);
+    // The spare counts itself on duty before it runs anything; `started`
+    // must come first, so that its first surplus check sees it.
+    registry.spares.started(index);
+    match builder.spawn(move || spare_main(spare_registry, index, deque)) {
+        Ok(handle) => registry.keep_thread(handle),
+        Err(_) => {
+            // The deque went down with the closure: this slot is not
+            // reused (one less spare fits; only after the OS refused a
+            // thread).
+            registry.spares.leave(index);
+            registry.expect_exit_undone();
+        }
+    }
+}
+
+/// Why a spare stopped serving.
+enum Served {
+    /// More spares are on duty than workers are blocked: this one is idle.
+    Retired,
+    /// The pool is shutting down.
+    ShuttingDown,
+}
+
+/// What a spare on duty sleeps until, besides new work: the pool shutting
+/// down, or this spare being surplus. Whoever brings either about wakes it
+/// (`Registry::begin_shutdown` wakes every sleeper, `Unblock` the spares
+/// on duty).
+struct SpareDuty<'a> {
+    registry: &'a Registry,
+}
+
+impl WakeCondition for SpareDuty<'_> {
+    fn is_met(&self) -> bool {
+        self.registry.shutting_down.probe() || self.registry.spares.surplus()
+    }
+
+    fn prepare_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
+        !self.is_met()
+    }
+
+    fn end_sleep(&self) {}
+}
+
+/// The body of a spare thread: on duty until surplus, then idle until
+/// called back or its keep-alive runs out, or until the pool shuts down.
+fn spare_main(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) {
+    if let Some(placement) = registry.spare_placement() {
+        placement.apply();
+    }
+    let worker = WorkerThread::new(registry, index, deque);
+    let keep_slot = {
+        let _attached = worker.publication.attach();
+        let _current = CurrentWorker::set(&worker);
+        let registry = &*worker.registry;
+        registry.run_start_handler(index);
+        let keep_slot = loop {
+            // On duty: counted among the workers that may queue work
+            // (`WorkerThread::finish`) before it looks for any.
+            registry.running.fetch_add(1, Ordering::AcqRel);
+            match worker.serve() {
+                Served::ShuttingDown => {
+                    worker.finish();
+                    registry.spares.leave(index);
+                    break false;
+                }
+                Served::Retired => {
+                    worker.count_out_idle();
+                    match registry.spares.wait_for_call(index) {
+                        Call::Duty => continue,
+                        Call::Exit => break !registry.shutting_down.probe(),
+                    }
+                }
+            }
+        };
+        registry.run_exit_handler(index);
+        // The exit handler may have spawned tasks onto this spare's deque.
+        // Only those: a spare leaving before shutdown is no longer counted
+        // among the running workers, so it must not take the pool's work.
+        while let Some(job) = worker.take_local_job() {
+            worker.execute(job);
+        }
+        keep_slot
+    };
+    let registry = Arc::clone(&worker.registry);
+    if keep_slot {
+        // Unused for its keep-alive: the slot (with its empty deque) waits
+        // for the next spare, and the thread's handle is dropped.
+        registry.return_spare_slot(index, worker.deque);
+        registry.forget_thread(thread::current().id());
+    }
+    registry.worker_exited();
+}
+
+impl WorkerThread {
+    /// A spare's duty: run the pool's work like any worker until it is
+    /// surplus (then it finishes its own deque first) or the pool shuts
+    /// down.
+    fn serve(&self) -> Served {
+        let registry = &*self.registry;
+        let duty = SpareDuty { registry };
+        loop {
+            if registry.shutting_down.probe() {
+                return Served::ShuttingDown;
+            }
+            if registry.spares.surplus() {
+                if let Some(job) = self.take_local_job() {
+                    self.execute(job);
+                    continue;
+                }
+                if registry.spares.try_retire(self.index) {
+                    return Served::Retired;
+                }
+            }
+            if let Some(job) = self.find_work_fairly().or_else(|| self.search(&duty)) {
+                self.execute(job);
+            }
+        }
+    }
+
+    /// A retired spare counts itself out of the running workers. If that
+    /// leaves none, the pool is shutting down (workers count out only
+    /// then), and the last one's duty falls to this spare: release the
+    /// workers if nothing is queued, else take part in the shutdown phase.
+    fn count_out_idle(&self) {
+        let registry = &*self.registry;
+        if registry.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if registry.has_work() {
+                registry.running.fetch_add(1, Ordering::AcqRel);
+                self.finish();
+            } else {
+                registry.release_workers();
+            }
+        }
+    }
+}
