@@ -110,28 +110,19 @@ pub enum Yield {
 /// });
 /// ```
 pub fn yield_now() -> Option<Yield> {
-    WorkerThread::current().map(|worker| run_one(worker.find_work_to_yield(), worker))
+    WorkerThread::current().map(|worker| outcome(worker.yield_one(false)))
 }
 
 /// As [`yield_now`], but only a task of the worker's own deque (or one
 /// broadcast to it): nothing is taken from the injector or from peers.
 pub fn yield_local() -> Option<Yield> {
-    WorkerThread::current().map(|worker| {
-        let job = if worker.restriction().is_some() {
-            worker.find_work_to_yield()
-        } else {
-            worker.take_local_job().or_else(|| worker.take_broadcast())
-        };
-        run_one(job, worker)
-    })
+    WorkerThread::current().map(|worker| outcome(worker.yield_one(true)))
 }
 
-fn run_one(job: Option<crate::job::JobRef>, worker: &WorkerThread) -> Yield {
-    match job {
-        Some(job) => {
-            worker.execute(job);
-            Yield::Executed
-        }
-        None => Yield::Idle,
+fn outcome(executed: bool) -> Yield {
+    if executed {
+        Yield::Executed
+    } else {
+        Yield::Idle
     }
 }

@@ -287,8 +287,10 @@ impl Registry {
     /// queued job, then exit.
     pub(crate) fn begin_shutdown(&self) {
         self.close();
-        self.spares.close();
+        // Before the spares are told: an idle spare that exits sees the
+        // shutdown (its slot and handle stay for it).
         self.shutting_down.set();
+        self.spares.close();
         self.sleep.wake_all();
     }
 
@@ -318,10 +320,14 @@ impl Registry {
                 (index, deque)
             }
         };
-        let mut name = config::name_thread(&mut start.namer, index);
-        if name.contains('\0') {
-            name = format!("pilfer-{index}");
-        }
+        // The user's namer runs here, inside a worker's block: a panic (a
+        // namer written for the workers' indices only) or a name the OS
+        // cannot take falls back to the default name.
+        let namer = &mut start.namer;
+        let name = unwind::halt_unwinding(|| config::name_thread(namer, index))
+            .ok()
+            .filter(|name| !name.contains('\0'))
+            .unwrap_or_else(|| format!("pilfer-{index}"));
         Some(SpareSlot {
             index,
             deque,
@@ -356,15 +362,21 @@ impl Registry {
         }
     }
 
-    /// Keeps the handle of a spare thread, to join it at shutdown.
+    /// Keeps the handle of a spare thread, to join it at shutdown; drops
+    /// those of threads that have finished (spares that exited for lack of
+    /// work), so that handles do not pile up.
     pub(crate) fn keep_thread(&self, handle: thread::JoinHandle<()>) {
-        lock(&self.threads).push(handle);
+        let mut threads = lock(&self.threads);
+        // (loom's handles cannot tell; its models start few threads.)
+        #[cfg(not(loom))]
+        threads.retain(|handle| !handle.is_finished());
+        threads.push(handle);
     }
 
-    /// A spare thread exits before shutdown: its handle is dropped, so
-    /// handles do not pile up (shutdown still waits for its exit count).
-    pub(crate) fn forget_thread(&self, id: thread::ThreadId) {
-        lock(&self.threads).retain(|handle| handle.thread().id() != id);
+    /// Shutdown stopped waiting (`shutdown_timeout`): the workers finish on
+    /// their own, detached.
+    pub(crate) fn detach_threads(&self) {
+        drop(std::mem::take(&mut *lock(&self.threads)));
     }
 
     /// A worker is leaving its thread's main function: the last one gives

@@ -80,6 +80,8 @@ impl ThreadPool {
             .is_none_or(|deadline| registry.wait_for_exits(Some(deadline)));
         if exited {
             registry.join_threads();
+        } else {
+            registry.detach_threads();
         }
         exited
     }

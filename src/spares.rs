@@ -72,7 +72,7 @@ pub(crate) enum Compensation {
     /// Start a new spare thread (counted as alive and on duty already);
     /// report it with `started` or `failed_to_start`.
     Start,
-    /// No spare: the limit is reached, or the pool is shutting down.
+    /// No spare: enough are on duty, or the limit is reached.
     None,
 }
 
@@ -111,10 +111,13 @@ impl Spares {
     pub(crate) fn begin_block(&self) -> Compensation {
         let mut state = lock(&self.state);
         state.blocked += 1;
-        let compensation = if state.closed || state.on_duty.len() + state.starting >= state.blocked
-        {
+        let closed = state.closed;
+        let compensation = if state.on_duty.len() + state.starting >= state.blocked {
             Compensation::None
-        } else if let Some(index) = state.idle.pop() {
+        } else if let Some(index) = (!closed).then(|| state.idle.pop()).flatten() {
+            // (Idle spares of a closed pool are on their way out: only a
+            // new one can help then. Accepted tasks still run during
+            // shutdown, and may block.)
             state.on_duty.push(index);
             state.called.push(index);
             self.calls.notify_all();
@@ -228,8 +231,9 @@ impl Spares {
         self.publish_counts(&state);
     }
 
-    /// The pool is shutting down: idle spares exit, and none is called or
-    /// started from now on.
+    /// The pool is shutting down: idle spares exit and none is called back
+    /// (a worker that blocks while the accepted work drains gets a new
+    /// one), and spares on duty stay on duty until the pool has drained.
     pub(crate) fn close(&self) {
         let mut state = lock(&self.state);
         state.closed = true;
@@ -295,7 +299,7 @@ mod tests {
     }
 
     #[test]
-    fn closing_lets_idle_spares_exit_and_calls_nobody() {
+    fn closing_lets_idle_spares_exit_and_calls_none_back() {
         let spares = Spares::new(4, Duration::from_secs(60));
         assert_eq!(spares.begin_block(), Compensation::Start);
         spares.started(2);
@@ -303,6 +307,7 @@ mod tests {
         assert!(spares.try_retire(2));
         spares.close();
         assert_eq!(spares.wait_for_call(2), Call::Exit);
-        assert_eq!(spares.begin_block(), Compensation::None);
+        // A worker blocking during the drain still gets a spare: a new one.
+        assert_eq!(spares.begin_block(), Compensation::Start);
     }
 }

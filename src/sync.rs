@@ -48,11 +48,9 @@ pub(crate) mod counter {
 
 pub(crate) mod thread {
     #[cfg(loom)]
-    pub(crate) use loom::thread::{
-        Builder, JoinHandle, Thread, ThreadId, current, park, yield_now,
-    };
+    pub(crate) use loom::thread::{Builder, JoinHandle, Thread, current, park, yield_now};
     #[cfg(not(loom))]
-    pub(crate) use std::thread::{Builder, JoinHandle, Thread, ThreadId, current, park, yield_now};
+    pub(crate) use std::thread::{Builder, JoinHandle, Thread, current, park, yield_now};
 }
 
 pub(crate) mod hint {

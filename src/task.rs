@@ -270,7 +270,13 @@ impl<T: Send + 'static> Future for Task<T> {
 
     fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
         let cell = &self.cell;
-        if !cell.latch.probe() && cell.on_own_pool().is_some() {
+        // Run here if not started, on a worker of its own pool, unless in
+        // an isolated region (it may be a task from outside it).
+        if !cell.latch.probe()
+            && cell
+                .on_own_pool()
+                .is_some_and(|worker| !worker.is_isolated())
+        {
             cell.run();
         }
         if cell.latch.probe() || !cell.latch.register_waker(context.waker()) {

@@ -324,3 +324,57 @@ fn tasks_that_install_into_each_others_pools_never_overflow_the_stack() {
         });
     }
 }
+
+/// Dropped at once, a pool whose two workers block at a barrier with a
+/// third task of its own: the accepted work still runs during the drain,
+/// so the blocked workers still get a spare.
+#[test]
+fn dropping_a_pool_whose_workers_block_on_its_own_task_completes() {
+    with_deadline("the drop", || {
+        let pool = common::pool(2);
+        let barrier = Arc::new(Barrier::new(3));
+        let passed = Arc::new(AtomicUsize::new(0));
+        for blocks in [true, true, false] {
+            let (barrier, passed) = (Arc::clone(&barrier), Arc::clone(&passed));
+            pool.spawn(move || {
+                if blocks {
+                    pilfer::block_in_place(|| barrier.wait());
+                } else {
+                    barrier.wait();
+                }
+                passed.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        drop(pool);
+        assert_eq!(passed.load(Ordering::SeqCst), 3);
+    });
+}
+
+/// The thread namer is user code that runs when a spare starts, inside a
+/// worker's block: one that panics for a spare's index (written for the
+/// workers' indices) leaves the spare its default name, and the pool
+/// intact.
+#[test]
+fn a_namer_that_panics_for_a_spare_leaves_its_default_name() {
+    let pool = pool_with(1, |builder| {
+        builder.thread_name(|index| {
+            let names = ["only-worker"];
+            names[index].to_string()
+        })
+    });
+    let name = quietly(|| {
+        pool.install(|| {
+            pilfer::block_in_place(|| {
+                let (done, is_done) = mpsc::channel();
+                pilfer::spawn(move || {
+                    done.send(thread::current().name().map(str::to_owned))
+                        .unwrap();
+                });
+                is_done.recv_timeout(DEADLINE).unwrap()
+            })
+        })
+    });
+    assert_eq!(name.as_deref(), Some("pilfer-1"));
+    assert_eq!(pool.metrics().blocked_now(), 0);
+    assert_eq!(pool.install(|| 6 * 7), 42);
+}

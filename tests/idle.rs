@@ -136,3 +136,51 @@ fn parks_count_a_worker_that_is_still_asleep() {
     }
     assert!(parks >= 1, "worker idle for 5 s, parks() = {parks}");
 }
+
+/// A spare of a pool whose only worker is the adopted calling thread
+/// (`use_current_thread`, not counted among the running workers) retires
+/// and sleeps once the block is over, even with a job broadcast to the
+/// adopted thread still queued: it used to take itself for the last
+/// running worker of a shutdown and spin.
+#[test]
+fn a_retired_spare_of_an_adopted_pool_sleeps() {
+    let _guard = exclusive();
+    common::arm_watchdog();
+    let pool = pilfer::ThreadPool::builder()
+        .num_threads(1)
+        .use_current_thread()
+        .build()
+        .unwrap();
+    let (posted, wait_for_post) = std::sync::mpsc::channel::<()>();
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    thread::scope(|s| {
+        s.spawn(|| {
+            thread::sleep(Duration::from_millis(50));
+            pool.spawn_broadcast(|_| ());
+            posted.send(()).unwrap();
+        });
+        pool.install(move || pilfer::block_in_place(|| wait_for_post.recv().unwrap()));
+    });
+    assert_eq!(pool.metrics().spare_workers_started(), 1);
+    thread::sleep(Duration::from_millis(100));
+
+    const WINDOW: Duration = Duration::from_millis(500);
+    let before = process_cpu_time();
+    thread::sleep(WINDOW);
+    let used = process_cpu_time() - before;
+    assert!(
+        used < Duration::from_millis(25),
+        "{used:?} of CPU in {WINDOW:?} after the block: the retired spare spins"
+    );
+    // The pool still runs work (on the spare, called back by the block).
+    pool.install(|| {
+        pilfer::block_in_place(|| {
+            let (done, is_done) = std::sync::mpsc::channel();
+            pilfer::spawn(move || done.send(()).unwrap());
+            is_done.recv_timeout(common::DEADLINE).unwrap();
+        });
+        ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert_eq!(ran.into_inner(), 1);
+    drop(pool);
+}

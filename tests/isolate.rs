@@ -324,3 +324,81 @@ fn isolated_and_plain_work_side_by_side_agree() {
     let (plain, isolated) = pool.join(|| work(18), || pilfer::isolate(|| work(18)));
     assert_eq!((plain, isolated), (2584, 2584));
 }
+
+/// A broadcast share runs in an isolated wait (nobody else may run it),
+/// but the tasks it spawns are not the region's: they go to other workers.
+#[test]
+fn tasks_spawned_by_a_broadcast_share_leave_the_isolated_wait() {
+    with_deadline("a broadcast into an isolated wait", || {
+        let pool = Arc::new(common::pool(2));
+        let b_started = Arc::new(AtomicBool::new(false));
+        let region_worker = Arc::new(AtomicUsize::new(usize::MAX));
+        let (done, finished) = mpsc::channel();
+        {
+            let (b_started, region_worker) = (Arc::clone(&b_started), Arc::clone(&region_worker));
+            pool.spawn(move || {
+                region_worker.store(pilfer::current_thread_index().unwrap(), Ordering::SeqCst);
+                pilfer::isolate(|| {
+                    IN_CRITICAL_SECTION.with(|flag| flag.set(true));
+                    pilfer::join(
+                        || spin_until("a thief to take b", &b_started),
+                        || {
+                            b_started.store(true, Ordering::SeqCst);
+                            thread::sleep(Duration::from_millis(300));
+                        },
+                    );
+                    IN_CRITICAL_SECTION.with(|flag| flag.set(false));
+                });
+                done.send(()).unwrap();
+            });
+        }
+        spin_until("b to start", &b_started);
+        // The region's worker now waits for `b`, isolated.
+        thread::sleep(Duration::from_millis(20));
+        let waiting = region_worker.load(Ordering::SeqCst);
+        let (inside_tx, inside) = mpsc::channel();
+        let inside_tx = Mutex::new(inside_tx);
+        pool.broadcast(move |ctx| {
+            if ctx.index() == waiting {
+                let inside_tx = inside_tx.lock().unwrap().clone();
+                pilfer::spawn(move || {
+                    inside_tx.send(IN_CRITICAL_SECTION.with(Cell::get)).unwrap();
+                });
+            }
+        });
+        let ran_inside = inside
+            .recv_timeout(common::DEADLINE)
+            .expect("the spawned task never ran");
+        assert!(
+            !ran_inside,
+            "a broadcast's task ran inside the isolated wait"
+        );
+        finished.recv_timeout(common::DEADLINE).unwrap();
+    });
+}
+
+/// Dropped while a task waits, isolated, for a task from outside its
+/// region: the drain still gives it a spare to run that task.
+#[test]
+fn dropping_a_pool_while_an_isolated_wait_needs_a_spare_completes() {
+    with_deadline("the drop", || {
+        let pool = Arc::new(common::pool(1));
+        let (got, value) = mpsc::channel();
+        let (let_go, released) = mpsc::channel::<()>();
+        {
+            let inner = Arc::clone(&pool);
+            pool.spawn(move || {
+                // On this worker's deque, before the region.
+                let task = inner.submit(|| 7);
+                drop(inner);
+                let_go.send(()).unwrap();
+                // The pool is being dropped meanwhile.
+                thread::sleep(Duration::from_millis(100));
+                got.send(pilfer::isolate(|| task.join().unwrap())).unwrap();
+            });
+        }
+        released.recv_timeout(common::DEADLINE).unwrap();
+        drop(Arc::into_inner(pool).expect("the task let go of the pool"));
+        assert_eq!(value.recv_timeout(common::DEADLINE).unwrap(), 7);
+    });
+}

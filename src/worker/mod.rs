@@ -135,9 +135,23 @@ impl WorkerThread {
     pub(crate) fn take_local_job(&self) -> Option<JobRef> {
         let job = self.deque.pop();
         if job.is_some() {
-            self.net_pushes.set(self.net_pushes.get().wrapping_sub(1));
+            let net = self.net_pushes.get().wrapping_sub(1);
+            self.net_pushes.set(net);
+            // Popped below the running job's mark (in one of its waits that
+            // were not restricted): what the job pushes next lands where
+            // those jobs were, and is its own (restricted.rs).
+            self.restore_job_mark(self.job_mark.get());
         }
         job
+    }
+
+    /// Sets the job mark to `mark`, or lower if the deque has been popped
+    /// below it since.
+    #[inline]
+    fn restore_job_mark(&self, mark: u64) {
+        let net = self.net_pushes.get();
+        let below = (net.wrapping_sub(mark) as i64) < 0;
+        self.job_mark.set(if below { net } else { mark });
     }
 
     /// Records a join frame, publishing the oldest private one if the
@@ -184,7 +198,7 @@ impl WorkerThread {
         unsafe { job.execute() }
         // Jobs do not unwind (job.rs), so this always runs; the job's own
         // frames are all popped by now.
-        self.job_mark.set(outer_mark);
+        self.restore_job_mark(outer_mark);
         self.publication.leave(outer);
         self.executing.set(self.executing.get() - 1);
     }
@@ -225,6 +239,14 @@ impl WorkerThread {
     }
 
     fn steal_from_injector(&self) -> Option<JobRef> {
+        if self.executing.get() > 0 {
+            // In a wait inside a job, one job only: a batch would land on
+            // the deque uncounted, above the running job's mark
+            // (restricted.rs).
+            return take_from(self.registry.injector()).inspect(|_| {
+                bump(&self.slot().counters.injector_batches);
+            });
+        }
         loop {
             match self.registry.injector().steal_batch_and_pop(&self.deque) {
                 Steal::Success(job) => {

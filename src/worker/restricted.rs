@@ -10,41 +10,55 @@
 //!   a `join` never finds an unrelated task that takes the same lock
 //!   running on its own stack.
 //! * **Stack depth**: a wait inside a job, deeper than half the worker's
-//!   stack (`Registry::wait_stack_budget`), runs only jobs created by the
-//!   job it is part of, so that waits picking up unrelated work cannot nest until
-//!   the stack overflows (a pool whose tasks `install` into another pool
-//!   that installs back, for instance).
+//!   stack (`Registry::wait_stack_budget`), runs only jobs pushed on this
+//!   worker's deque since that job started, so that waits picking up
+//!   unrelated work cannot nest until the stack overflows (a pool whose
+//!   tasks `install` into another pool that installs back, for instance).
 //!
 //! **Which jobs.** Only this thread pushes onto its deque, and thieves
 //! take its *oldest* jobs. `net_pushes` counts this thread's pushes minus
-//! its pops; a *mark* is its value at some moment (when a job started:
-//! `job_mark`; when `isolate` began: `isolation`). While `net_pushes` is
-//! above the mark, the deque's newest job, if any, was pushed after the
-//! mark: jobs pushed before it sit below, and thieves take those first.
-//! A restricted wait pops only then, so it runs only jobs pushed by code
-//! that ran on this thread since the mark, which (as that code's own waits
-//! were restricted too) are descendants of the isolated region or of the
-//! running job. Two things keep older work from being pushed late: frames
-//! are all published before a mark is taken (`isolate`) or before a job
-//! starts in a wait, and restricted code takes no batch from the injector
-//! (those jobs would land on the deque, uncounted).
+//! its pops: the deque's back index, as the owner sees it. A *mark* is its
+//! value at some moment (when a job started: `job_mark`; when `isolate`
+//! began: `isolation`). While `net_pushes` is above the mark, the deque's
+//! newest job, if any, sits at or above the mark's index, so it was pushed
+//! after the mark: jobs pushed before it sit below, and thieves take those
+//! first. A restricted wait pops only then. What keeps the count exact:
+//! pushes of batches from the injector happen only outside every job (a
+//! wait inside a job takes one job from the injector at a time), and a
+//! pop below the running job's mark (in one of its earlier, unrestricted
+//! waits) lowers the mark with it, since the job's next pushes land there.
+//! What keeps older work from being pushed after a mark: frames are all
+//! published before `isolate` takes its mark, before a job starts in a
+//! wait, and before `yield_now` runs one.
+//!
+//! Inside an isolated region every wait is restricted, so the code that
+//! ran on this thread since the mark is the region's own or jobs it
+//! pushed: a restricted wait there runs only the region's descendants.
+//! Under the stack-depth rule alone the running job's earlier waits may
+//! not have been restricted (they were shallower), so a deep wait may run
+//! a job they pushed onto the deque (a task they ran that spawned, or a
+//! FIFO job pulled in by a stand-in): a bounded amount of other work,
+//! whose own waits are deep and restricted in turn.
 //!
 //! A restricted wait never steals and never takes from the injector
 //! (`spawn_fifo` inside a region queues on the deque, as `spawn` does, so
 //! that its jobs stay within reach). The one exception is a job broadcast
 //! to its worker: no other thread may run that share, and the broadcast,
 //! which may be the region's own or one that a worker waiting on this
-//! region made, cannot complete without it. When it finds nothing it may
-//! run, a restricted wait spins briefly, then *blocks*: the pool is told,
-//! a spare worker takes over this worker's duty (spares.rs, `spare.rs`),
-//! and the worker parks until its latch is set or a broadcast reaches it.
-//! So nothing waits for a job that only this worker could take: a
-//! one-worker pool still gets through.
+//! region made, cannot complete without it. The share runs as a region of
+//! its own, and what it leaves on the deque goes to the injector, so its
+//! tasks do not become the wait's. When it finds nothing it may run, a
+//! restricted wait spins briefly, then *blocks*: the pool is told, a spare
+//! worker takes over this worker's duty (spares.rs, `spare.rs`), and the
+//! worker parks until its latch is set or a broadcast reaches it. So
+//! nothing waits for a job that only this worker could take: a one-worker
+//! pool still gets through.
 //!
 //! Jobs created inside an isolated region (`join`'s second half, scope
 //! tasks, spawned and submitted tasks) carry the isolation with them: on
 //! whichever worker they run, they run inside a region of their own
-//! ([`in_isolation`]).
+//! ([`in_isolation`]). A `Task` polled inside a region does not run its
+//! closure inline, as it otherwise would on its own pool.
 
 use super::WorkerThread;
 use super::wait::{SPIN_ROUNDS, YIELD_ROUNDS};
@@ -98,12 +112,32 @@ impl WorkerThread {
         self.take_local_job()
     }
 
-    /// A job this worker may run now in a wait, under `restriction`: its
-    /// own since the mark, or a share of a broadcast (which no other thread
-    /// may run, and without which the broadcast never completes).
-    fn find_restricted_work(&self, restriction: Restriction) -> Option<JobRef> {
-        self.take_job_since(restriction.mark)
-            .or_else(|| self.take_broadcast())
+    /// Runs one job this worker may run in a wait under `restriction`:
+    /// one of its own since the mark, or a share of a broadcast (which no
+    /// other thread may run, and without which the broadcast never
+    /// completes). Returns whether there was one.
+    fn run_restricted_work(&self, restriction: Restriction) -> bool {
+        if let Some(job) = self.take_job_since(restriction.mark) {
+            self.execute(job);
+            true
+        } else if let Some(share) = self.take_broadcast() {
+            self.run_broadcast_share(share);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Runs a broadcast share inside a restricted wait, as a region of its
+    /// own: it is not the waiting code's work, so what it leaves on the
+    /// deque (tasks it spawned and nobody took yet) must not become the
+    /// wait's. Those go to the injector, for any worker.
+    fn run_broadcast_share(&self, share: JobRef) {
+        let mark = self.net_pushes.get();
+        self.isolated(|| self.execute(share));
+        while let Some(left) = self.take_job_since(mark) {
+            self.registry.inject(left);
+        }
     }
 
     /// Pops a job of this worker's own deque, as a wait may: any, or only
@@ -117,20 +151,29 @@ impl WorkerThread {
         }
     }
 
-    /// A job for `yield_now`: any, or what a restricted wait here may run.
-    pub(crate) fn find_work_to_yield(&self) -> Option<JobRef> {
-        match self.restriction() {
-            None => self.find_work(),
-            Some(restriction) => self.find_restricted_work(restriction),
+    /// Runs one job for `yield_now` (any, or one a restricted wait here may
+    /// run) or, with `local`, for `yield_local` (of its own deque or
+    /// broadcast to it); returns whether there was one.
+    pub(crate) fn yield_one(&self, local: bool) -> bool {
+        // The job runs above this frame: nothing recorded below may be
+        // published after its mark (module docs).
+        self.publish_all_frames();
+        if let Some(restriction) = self.restriction() {
+            return self.run_restricted_work(restriction);
         }
+        let job = if local {
+            self.take_local_job().or_else(|| self.take_broadcast())
+        } else {
+            self.find_work()
+        };
+        job.map(|job| self.execute(job)).is_some()
     }
 
     /// The restricted form of `wait_until` (module docs).
     pub(super) fn wait_restricted<L: Latch>(&self, latch: &L, restriction: Restriction) {
         let mut round = 0;
         while !latch.probe() {
-            if let Some(job) = self.find_restricted_work(restriction) {
-                self.execute(job);
+            if self.run_restricted_work(restriction) {
                 round = 0;
                 continue;
             }
@@ -180,7 +223,7 @@ struct Restore<'a> {
 impl Drop for Restore<'_> {
     fn drop(&mut self) {
         self.worker.isolation.set(self.isolation);
-        self.worker.job_mark.set(self.job_mark);
+        self.worker.restore_job_mark(self.job_mark);
     }
 }
 

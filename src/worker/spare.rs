@@ -29,13 +29,13 @@ impl WorkerThread {
         let registry = &self.registry;
         // `--cfg pilfer_bug="no_compensation"` starts no spare, to show
         // that the loom model of the hand-over catches the deadlock.
-        if registry.spares.begin_block() == Compensation::Start
-            && cfg!(not(pilfer_bug = "no_compensation"))
-        {
-            start_spare(registry);
-        }
+        let compensation = registry.spares.begin_block();
+        // From here on the block ends however this returns or unwinds.
         self.blocked.set(true);
         let _unblock = Unblock(self);
+        if compensation == Compensation::Start && cfg!(not(pilfer_bug = "no_compensation")) {
+            start_spare(registry);
+        }
         f()
     }
 }
@@ -161,9 +161,8 @@ fn spare_main(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) 
     let registry = Arc::clone(&worker.registry);
     if keep_slot {
         // Unused for its keep-alive: the slot (with its empty deque) waits
-        // for the next spare, and the thread's handle is dropped.
+        // for the next spare (whose start drops this thread's handle).
         registry.return_spare_slot(index, worker.deque);
-        registry.forget_thread(thread::current().id());
     }
     registry.worker_exited();
 }
@@ -195,12 +194,14 @@ impl WorkerThread {
     }
 
     /// A retired spare counts itself out of the running workers. If that
-    /// leaves none, the pool is shutting down (workers count out only
-    /// then), and the last one's duty falls to this spare: release the
-    /// workers if nothing is queued, else take part in the shutdown phase.
+    /// leaves none while the pool shuts down (the workers are all idle in
+    /// their shutdown phase then), the last one's duty falls to this spare:
+    /// release the workers if nothing is queued, else take part in the
+    /// shutdown phase. (None left otherwise is not the end: a thread
+    /// adopted by `use_current_thread` is not counted.)
     fn count_out_idle(&self) {
         let registry = &*self.registry;
-        if registry.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if registry.running.fetch_sub(1, Ordering::AcqRel) == 1 && registry.shutting_down.probe() {
             if registry.has_work() {
                 registry.running.fetch_add(1, Ordering::AcqRel);
                 self.finish();
