@@ -51,6 +51,10 @@ impl WorkerCounters {
         self.pinned.store(pinned, Ordering::Relaxed);
     }
 
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.pinned.load(Ordering::Relaxed)
+    }
+
     /// Records a search for work that took `time` (by the owning worker).
     pub(crate) fn record_search(&self, time: Duration) {
         let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
@@ -131,6 +135,8 @@ pub struct WorkerMetrics {
     pub search_histogram: [u64; 6],
     /// Whether the worker was pinned to a core. A worker pins itself as it
     /// starts, so right after `build` returns this may still be `false`.
+    /// A spare's slot says whether its spare was last pinned to the core
+    /// of a blocked worker it stood in for.
     pub pinned: bool,
 }
 

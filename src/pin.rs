@@ -81,9 +81,9 @@ impl CorePlan {
         })
     }
 
-    /// The placement of a thread that is never pinned (a spare worker):
-    /// every allowed core, since it starts with its creator's mask, which
-    /// may be one core.
+    /// The placement of a spare worker without a seat (spares/): every
+    /// allowed core, since it starts with its creator's mask, which may be
+    /// one core.
     pub(crate) fn spread(&self) -> Option<Placement> {
         (!self.cores.is_empty()).then(|| Placement::Spread(self.cores.clone()))
     }

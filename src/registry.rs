@@ -62,7 +62,7 @@ pub(crate) struct Registry {
     /// Where the workers run; holds their cores until the last worker
     /// exits.
     cores: CorePlan,
-    /// Compensation for blocked workers (spares.rs).
+    /// Compensation for blocked workers (spares/).
     pub(crate) spares: Spares,
     /// What starting a spare thread needs.
     spare_start: Mutex<SpareStart>,
@@ -306,7 +306,7 @@ impl Registry {
     }
 
     /// A slot for a new spare thread: one an exited spare left, or a new
-    /// one; `None` if the pool has no room left (spares.rs counts them, so
+    /// one; `None` if the pool has no room left (spares/ counts them, so
     /// only a spare that failed to start can have used it up).
     pub(crate) fn spare_slot(&self) -> Option<SpareSlot> {
         let mut start = lock(&self.spare_start);
@@ -341,7 +341,8 @@ impl Registry {
         lock(&self.spare_start).free.push((index, deque));
     }
 
-    /// Where a spare runs: on any core the process may use, never pinned.
+    /// Where a spare without a seat runs (spares/): on any core the
+    /// process may use.
     pub(crate) fn spare_placement(&self) -> Option<Placement> {
         self.cores.spread()
     }

@@ -36,7 +36,8 @@ fn pool_recording_masks(n: usize, pin: bool) -> (pilfer::ThreadPool, Masks) {
             let cores = core_affinity::get_core_ids().unwrap_or_default();
             let ids = cores.into_iter().map(|core| core.id).collect();
             recorder.lock().unwrap().insert(i, ids);
-            started.lock().unwrap().send(()).unwrap();
+            // Spares started later find nobody listening: not an error.
+            let _ = started.lock().unwrap().send(());
         })
         .build()
         .unwrap();
@@ -213,4 +214,60 @@ fn unpinned_pool_built_on_a_pinned_worker_keeps_the_full_mask() {
     for (i, mask) in &unpinned {
         assert_eq!(mask, &allowed, "unpinned worker {i}");
     }
+}
+
+/// Blocks every worker of `pool` in `block_in_place` at a barrier whose
+/// last party is a task that only a spare can run; returns that spare's
+/// index and affinity mask.
+fn mask_of_a_spare_while_all_workers_block(
+    pool: &pilfer::ThreadPool,
+    n: usize,
+) -> (usize, Vec<usize>) {
+    let barrier = Arc::new(std::sync::Barrier::new(n + 1));
+    let entered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..n {
+        let (barrier, entered) = (Arc::clone(&barrier), Arc::clone(&entered));
+        pool.spawn(move || {
+            entered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            pilfer::block_in_place(|| barrier.wait());
+        });
+    }
+    common::wait_for("every worker blocked", || {
+        entered.load(std::sync::atomic::Ordering::SeqCst) == n
+    });
+    let (sent, seen) = mpsc::channel();
+    pool.spawn(move || {
+        let index = pilfer::current_thread_index().expect("on a spare");
+        sent.send((index, allowed_cores())).unwrap();
+        barrier.wait();
+    });
+    seen.recv_timeout(common::DEADLINE)
+        .expect("no spare ran the last party")
+}
+
+/// A spare standing in for a blocked, pinned worker runs on the core that
+/// worker left idle; a spare of an unpinned pool runs on every core.
+#[test]
+fn a_spare_takes_the_core_its_blocked_worker_left_idle() {
+    let _turn = one_at_a_time();
+    let allowed = allowed_cores();
+    let n = allowed.len();
+
+    let (pool, masks) = pool_recording_masks(n, true);
+    assert_eq!(pool.metrics().pinned_workers(), n);
+    let (spare, mask) = mask_of_a_spare_while_all_workers_block(&pool, n);
+    assert!(spare >= n, "the last party ran on worker {spare}");
+    assert_eq!(mask.len(), 1, "the spare is pinned: {mask:?}");
+    assert!(
+        masks.values().any(|worker_mask| worker_mask == &mask),
+        "the spare's core {mask:?} is a blocked worker's ({masks:?})"
+    );
+    let metrics = pool.metrics();
+    assert!(metrics.spare_workers_started() >= 1, "{metrics:?}");
+    drop(pool);
+
+    let (pool, _) = pool_recording_masks(n, false);
+    let (spare, mask) = mask_of_a_spare_while_all_workers_block(&pool, n);
+    assert!(spare >= n, "the last party ran on worker {spare}");
+    assert_eq!(mask, allowed, "a spare of an unpinned pool is not pinned");
 }

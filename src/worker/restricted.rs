@@ -49,7 +49,7 @@
 //! its own, and what it leaves on the deque goes to the injector, so its
 //! tasks do not become the wait's. When it finds nothing it may run, a
 //! restricted wait spins briefly, then *blocks*: the pool is told, a spare
-//! worker takes over this worker's duty (spares.rs, `spare.rs`), and the
+//! worker takes over this worker's duty (spares/, `spare.rs`), and the
 //! worker parks until its latch is set or a broadcast reaches it. So
 //! nothing waits for a job that only this worker could take: a one-worker
 //! pool still gets through.

@@ -19,8 +19,25 @@
 //! the sleeping ones so that they notice), and wait idle for a call. An
 //! idle spare that nobody calls within `keep_alive` exits.
 //!
-//! This module holds the counts and the idle list only; starting a spare's
-//! thread and its loop are `worker/spare.rs`.
+//! *Seats.* A blocked worker that is pinned leaves its core idle. It
+//! blocks with that core as its *seat*, and the pool gives each such seat
+//! to one spare on duty that holds none: the spare pins itself to the
+//! seat's core at its next look for work. When the worker is back, its
+//! seat goes; the spare that held it takes another vacant seat or, with
+//! none, spreads over every core again (a surplus spare finishing its
+//! last job then does not crowd the worker that came back). Spares of an
+//! unpinned pool, and those standing in for a blocked spare, hold no
+//! seat: they run wherever the OS puts them. Seats change under the lock;
+//! a counter of changes lets a spare see with one load that its seat has
+//! not.
+//!
+//! This module holds the counts and the idle list (the seats' bookkeeping
+//! is `seats.rs`); starting a spare's thread and its loop are
+//! `worker/spare.rs`.
+
+mod seats;
+
+use seats::Seats;
 
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::counter::AtomicU64;
@@ -44,6 +61,8 @@ pub(crate) struct Spares {
     closed: AtomicBool,
     /// Spare threads started, for metrics.
     started: AtomicU64,
+    /// Bumped under the lock whenever a seat changes hands.
+    seat_changes: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -62,6 +81,8 @@ struct SpareState {
     live: usize,
     /// The pool is shutting down: idle spares exit, none is called.
     closed: bool,
+    /// The seats of blocked workers (module docs).
+    seats: Seats,
 }
 
 /// What `begin_block` asks of the blocking worker.
@@ -96,6 +117,7 @@ impl Spares {
             on_duty: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             started: AtomicU64::new(0),
+            seat_changes: AtomicUsize::new(0),
         }
     }
 
@@ -107,10 +129,14 @@ impl Spares {
         self.on_duty.store(state.on_duty.len(), Ordering::Release);
     }
 
-    /// A worker is about to block: keeps a spare on duty for it if it can.
-    pub(crate) fn begin_block(&self) -> Compensation {
+    /// A worker is about to block, leaving `seat` idle if it is pinned:
+    /// keeps a spare on duty for it if it can.
+    pub(crate) fn begin_block(&self, seat: Option<usize>) -> Compensation {
         let mut state = lock(&self.state);
         state.blocked += 1;
+        if let Some(worker) = seat {
+            state.seats.vacate(worker);
+        }
         let closed = state.closed;
         let compensation = if state.on_duty.len() + state.starting >= state.blocked {
             Compensation::None
@@ -130,6 +156,7 @@ impl Spares {
             Compensation::None
         };
         self.publish_counts(&state);
+        self.seat_spares(&mut state);
         compensation
     }
 
@@ -140,6 +167,7 @@ impl Spares {
         state.on_duty.push(index);
         self.started.fetch_add(1, Ordering::Relaxed);
         self.publish_counts(&state);
+        self.seat_spares(&mut state);
     }
 
     /// The spare asked for by `Compensation::Start` could not be started.
@@ -149,12 +177,19 @@ impl Spares {
         state.live -= 1;
     }
 
-    /// A blocked worker is back. Returns the spares on duty to wake if one
-    /// of them is now surplus (so that a sleeping one notices and retires).
-    pub(crate) fn end_block(&self) -> Vec<usize> {
+    /// A blocked worker is back (`seat` as given to `begin_block`).
+    /// Returns the spares on duty to wake if one of them is now surplus
+    /// (so that a sleeping one notices and retires).
+    pub(crate) fn end_block(&self, seat: Option<usize>) -> Vec<usize> {
         let mut state = lock(&self.state);
         state.blocked -= 1;
         self.publish_counts(&state);
+        if let Some(worker) = seat {
+            if state.seats.remove(worker) {
+                self.seat_changes.fetch_add(1, Ordering::Relaxed);
+                self.seat_spares(&mut state);
+            }
+        }
         if state.on_duty.len() > state.blocked {
             state.on_duty.clone()
         } else {
@@ -184,6 +219,7 @@ impl Spares {
         state.on_duty.swap_remove(position);
         state.idle.push(index);
         self.publish_counts(&state);
+        self.unseat(&mut state, index);
         true
     }
 
@@ -229,6 +265,7 @@ impl Spares {
         }
         state.live -= 1;
         self.publish_counts(&state);
+        self.unseat(&mut state, index);
     }
 
     /// The pool is shutting down: idle spares exit and none is called back
@@ -243,6 +280,39 @@ impl Spares {
         self.closed.store(true, Ordering::Release);
         drop(state);
         self.calls.notify_all();
+    }
+
+    /// Gives each vacant seat to a spare on duty that holds none.
+    fn seat_spares(&self, state: &mut SpareState) {
+        if state.seats.fill(&state.on_duty) {
+            self.seat_changes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Spare `index` leaves duty: the seat it held, if any, goes to
+    /// another spare on duty.
+    fn unseat(&self, state: &mut SpareState, index: usize) {
+        if state.seats.unseat(index) {
+            self.seat_changes.fetch_add(1, Ordering::Relaxed);
+            self.seat_spares(state);
+        }
+    }
+
+    /// The seat that spare `index` holds (a worker's index), and the count
+    /// of seat changes that answer reflects (see `seat_changes`).
+    pub(crate) fn seat_of(&self, index: usize) -> (Option<usize>, usize) {
+        let state = lock(&self.state);
+        let seat = state.seats.held_by(index);
+        (seat, self.seat_changes.load(Ordering::Relaxed))
+    }
+
+    /// How many times seats changed hands: a spare that sees the count its
+    /// last `seat_of` reported still holds that seat. A hint (Relaxed: the
+    /// count is written under the lock, and a stale read only puts a
+    /// spare's move off to its next look for work).
+    #[inline]
+    pub(crate) fn seat_changes(&self) -> usize {
+        self.seat_changes.load(Ordering::Relaxed)
     }
 
     /// Workers blocked now.
@@ -263,51 +333,89 @@ mod tests {
     #[test]
     fn a_block_starts_a_spare_then_calls_back_the_idle_one() {
         let spares = Spares::new(1, Duration::from_secs(60));
-        assert_eq!(spares.begin_block(), Compensation::Start);
+        assert_eq!(spares.begin_block(None), Compensation::Start);
         spares.started(5);
         assert!(!spares.surplus());
         assert!(
-            spares.end_block().contains(&5),
+            spares.end_block(None).contains(&5),
             "the surplus spare is woken"
         );
         assert!(spares.surplus());
         assert!(spares.try_retire(5));
         assert!(!spares.surplus());
         // Called back by the next block, which the waiting spare sees.
-        assert_eq!(spares.begin_block(), Compensation::Called);
+        assert_eq!(spares.begin_block(None), Compensation::Called);
         assert_eq!(spares.wait_for_call(5), Call::Duty);
         // A second block at once: the only spare is on duty already.
-        assert_eq!(spares.begin_block(), Compensation::None);
+        assert_eq!(spares.begin_block(None), Compensation::None);
         assert_eq!(spares.blocked_now(), 2);
         assert_eq!(spares.started_count(), 1);
     }
 
     #[test]
+    fn a_blocked_workers_seat_goes_to_a_spare_on_duty_and_moves_on() {
+        let spares = Spares::new(4, Duration::from_secs(60));
+        assert_eq!(spares.begin_block(Some(0)), Compensation::Start);
+        spares.started(7);
+        let (seat, changes) = spares.seat_of(7);
+        assert_eq!(seat, Some(0), "the new spare takes worker 0's core");
+        assert_eq!(spares.seat_changes(), changes);
+        // Worker 0 is back: the seat goes, and the spare sees a change.
+        spares.end_block(Some(0));
+        assert_ne!(spares.seat_changes(), changes);
+        assert_eq!(spares.seat_of(7).0, None);
+        // Worker 1 blocks before the spare retired: the spare on duty
+        // compensates, on worker 1's core.
+        assert_eq!(spares.begin_block(Some(1)), Compensation::None);
+        assert_eq!(spares.seat_of(7).0, Some(1));
+        // A second block gets a new spare, on its own core; a block
+        // without a seat (an unpinned worker) gets one on no core.
+        assert_eq!(spares.begin_block(Some(2)), Compensation::Start);
+        spares.started(8);
+        assert_eq!(spares.seat_of(8).0, Some(2));
+        assert_eq!(spares.begin_block(None), Compensation::Start);
+        spares.started(9);
+        assert_eq!(spares.seat_of(9).0, None);
+        // Worker 1 back: spare 7 holds nothing. A seated spare that
+        // retires hands its seat to the free one.
+        spares.end_block(Some(1));
+        assert_eq!(spares.seat_of(7).0, None);
+        assert!(spares.try_retire(8));
+        assert_eq!(spares.seat_of(8).0, None);
+        let seated: Vec<_> = [7, 9].map(|spare| spares.seat_of(spare).0).into();
+        assert!(seated.contains(&Some(2)), "{seated:?}");
+        // A spare leaving for good gives its seat up too.
+        let holder = if seated[0].is_some() { 7 } else { 9 };
+        spares.leave(holder);
+        assert_eq!(spares.seat_of(holder).0, None);
+    }
+
+    #[test]
     fn no_spare_without_room_and_an_idle_one_exits_after_its_keep_alive() {
         let spares = Spares::new(0, Duration::from_secs(60));
-        assert_eq!(spares.begin_block(), Compensation::None);
-        spares.end_block();
+        assert_eq!(spares.begin_block(None), Compensation::None);
+        spares.end_block(None);
 
         let spares = Spares::new(2, Duration::from_millis(1));
-        assert_eq!(spares.begin_block(), Compensation::Start);
+        assert_eq!(spares.begin_block(None), Compensation::Start);
         spares.started(3);
-        spares.end_block();
+        spares.end_block(None);
         assert!(spares.try_retire(3));
         assert_eq!(spares.wait_for_call(3), Call::Exit);
         // It no longer counts against the limit.
-        assert_eq!(spares.begin_block(), Compensation::Start);
+        assert_eq!(spares.begin_block(None), Compensation::Start);
     }
 
     #[test]
     fn closing_lets_idle_spares_exit_and_calls_none_back() {
         let spares = Spares::new(4, Duration::from_secs(60));
-        assert_eq!(spares.begin_block(), Compensation::Start);
+        assert_eq!(spares.begin_block(None), Compensation::Start);
         spares.started(2);
-        spares.end_block();
+        spares.end_block(None);
         assert!(spares.try_retire(2));
         spares.close();
         assert_eq!(spares.wait_for_call(2), Call::Exit);
         // A worker blocking during the drain still gets a spare: a new one.
-        assert_eq!(spares.begin_block(), Compensation::Start);
+        assert_eq!(spares.begin_block(None), Compensation::Start);
     }
 }
