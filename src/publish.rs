@@ -128,9 +128,10 @@ pub(crate) fn join_is_slow() -> bool {
     }
     let request = REQUEST.with(Cell::get);
     // SAFETY: `RECORD` is false only while this thread's worker is attached
-    // (`Publication::attach`), which sets `REQUEST` first and resets it
-    // last; the request lives in that worker's registry, which the worker
-    // keeps alive meanwhile.
+    // (`Publication::attach`, which sets `REQUEST` first and resets it last;
+    // `update_room` writes `RECORD` only while `REQUEST` is its worker's);
+    // the request lives in that worker's registry, which the worker keeps
+    // alive meanwhile.
     unsafe { (*request).is_raised() }
 }
 
@@ -270,11 +271,16 @@ impl Publication {
     }
 
     /// Sets this thread's `RECORD` flag from the window (owner's thread
-    /// only: a plain thread-local store).
+    /// only: plain thread-local accesses), while this worker is attached:
+    /// a thread that a pool let go inside one of its jobs
+    /// (`use_current_thread`) finishes that job detached, and its `RECORD`
+    /// must stay `true` (`join_is_slow`).
     #[inline]
     fn update_room(&self) {
-        let room = self.has_room();
-        RECORD.with(|cell| cell.set(room));
+        if REQUEST.with(Cell::get) == self.request {
+            let room = self.has_room();
+            RECORD.with(|cell| cell.set(room));
+        }
     }
 }
 

@@ -132,7 +132,11 @@ impl ThreadPool {
     /// pool would do.
     fn into_registry(self) -> Arc<Registry> {
         let this = ManuallyDrop::new(self);
-        Arc::clone(&this.registry)
+        // SAFETY: the registry is moved out of `this` once, and `this` is
+        // neither used nor dropped afterwards (`ManuallyDrop`), so the
+        // `Arc` is not dropped twice. (A clone would leave `this`'s count
+        // behind for ever, and the registry with it.)
+        unsafe { std::ptr::read(&this.registry) }
     }
 }
 

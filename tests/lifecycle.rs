@@ -562,6 +562,38 @@ fn shutdown_now_on_an_idle_pool_discards_nothing() {
     assert_eq!(metrics.cancelled(), 0);
 }
 
+/// Once a shutdown that waited returns, the pool's state is gone: what its
+/// handlers captured has been dropped, as after a plain drop.
+#[test]
+fn shutdown_timeout_and_shutdown_now_free_the_pool() {
+    type Shutdown = fn(ThreadPool);
+    let shutdowns: [(&str, Shutdown); 3] = [
+        ("drop", drop),
+        ("shutdown_timeout", |pool| {
+            assert!(pool.shutdown_timeout(DEADLINE))
+        }),
+        ("shutdown_now", |pool| assert_eq!(pool.shutdown_now(), 0)),
+    ];
+    for (how, shutdown) in shutdowns {
+        common::arm_watchdog();
+        let captured = Arc::new(());
+        let held = Arc::clone(&captured);
+        let pool = ThreadPool::builder()
+            .num_threads(2)
+            .pin_workers(false)
+            .panic_handler(move |_| drop(Arc::clone(&held)))
+            .build()
+            .unwrap();
+        assert_eq!(pool.install(|| 1 + 1), 2);
+        shutdown(pool);
+        assert_eq!(
+            Arc::strong_count(&captured),
+            1,
+            "{how}: the pool's panic handler is still alive"
+        );
+    }
+}
+
 /// Producers, `abort` callers and `shutdown_now` all at once: every task
 /// accepted is either executed or cancelled, exactly, and every closure is
 /// dropped exactly once.

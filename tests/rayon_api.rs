@@ -493,6 +493,30 @@ fn use_current_thread_makes_the_caller_worker_zero() {
     assert_eq!(again.install(|| thread::current().id()), me);
 }
 
+/// A job of a one-thread pool that drops the pool on the adopted thread
+/// lets the thread go while the job still runs: afterwards the thread is
+/// a plain one, whose joins go to the global pool. (The job's end once
+/// left the thread's joins reading a worker's request it no longer had:
+/// a segmentation fault at the next `join`.)
+#[test]
+fn a_pool_dropped_by_its_own_job_on_the_adopted_thread_lets_it_go() {
+    common::arm_watchdog();
+    let pool = ThreadPool::builder()
+        .num_threads(1)
+        .use_current_thread()
+        .build()
+        .unwrap();
+    let slot = Arc::new(Mutex::new(Some(pool)));
+    let dropper = Arc::clone(&slot);
+    // Onto this thread's own deque (it is the only worker).
+    pilfer::spawn(move || drop(dropper.lock().unwrap().take()));
+    assert_eq!(pilfer::yield_now(), Some(pilfer::Yield::Executed));
+    assert!(slot.lock().unwrap().is_none(), "the job dropped the pool");
+    assert_eq!(pilfer::current_thread_index(), None);
+    assert_eq!(pilfer::join(|| 1, || 2), (1, 2));
+    assert_eq!(pilfer::join(|| pilfer::join(|| 3, || 4), || 5), ((3, 4), 5));
+}
+
 #[test]
 fn work_queued_by_the_calling_thread_is_stolen_while_it_blocks() {
     common::arm_watchdog();

@@ -133,6 +133,10 @@ impl WorkerThread {
     /// deque (tasks it spawned and nobody took yet) must not become the
     /// wait's. Those go to the injector, for any worker.
     fn run_broadcast_share(&self, share: JobRef) {
+        // The frames of the waiting code go on the deque before the mark
+        // (as `isolated` would put them there after it): they are the
+        // wait's, not the share's leftovers.
+        self.publish_all_frames();
         let mark = self.net_pushes.get();
         self.isolated(|| self.execute(share));
         while let Some(left) = self.take_job_since(mark) {
