@@ -1,11 +1,12 @@
 //! The torture test: a seeded random mix of `join`, `join_context`,
 //! `scope`, `scope_fifo`, `in_place_scope`, `spawn`, `spawn_fifo`,
-//! `submit` (joined, detached or aborted), `install`, `broadcast`,
+//! `submit` (joined, awaited, detached or aborted), `install`, `broadcast`,
 //! `spawn_broadcast`, `block_in_place`, `isolate` and the bounded pool's
 //! `try_`/`_timeout` forms,
 //! nested and across three pools (one bounded, one with a single worker),
-//! with planned panics at random points and short-lived pools dropped while
-//! busy, from outside and from workers.
+//! with planned panics at random points and short-lived pools dropped,
+//! shut down with a deadline or shut down now while busy, from outside and
+//! from workers.
 //!
 //! Every closure handed to a pool carries a [`Probe`]: the ledger records
 //! each probe's runs and drops, and at the end every closure the pools
@@ -81,7 +82,8 @@ struct Ledger {
     runs: Box<[AtomicU8]>,
     drops: Box<[AtomicU8]>,
     /// 1 for a closure that must run once (accepted by a pool, or run by
-    /// the test after a pool handed it back), 0 for one that must not.
+    /// the test after a pool handed it back), 0 for one that must not,
+    /// [`AT_MOST_ONCE`] for one that a shutdown may discard.
     expected_runs: Box<[AtomicU8]>,
     next: AtomicUsize,
 }
@@ -123,7 +125,12 @@ impl Ledger {
             let runs = self.runs[id].load(Ordering::SeqCst);
             let drops = self.drops[id].load(Ordering::SeqCst);
             let expected = self.expected_runs[id].load(Ordering::SeqCst);
-            if runs != expected || drops != 1 {
+            let runs_wrong = if expected == AT_MOST_ONCE {
+                runs > 1
+            } else {
+                runs != expected
+            };
+            if runs_wrong || drops != 1 {
                 wrong.push(format!(
                     "closure {id}: ran {runs} times (expected {expected}), dropped {drops} times"
                 ));
@@ -132,6 +139,9 @@ impl Ledger {
         wrong
     }
 }
+
+/// The expected runs of a closure that `shutdown_now` may discard: 0 or 1.
+const AT_MOST_ONCE: u8 = 2;
 
 /// Carried inside a closure handed to a pool: records that the closure ran
 /// ([`Probe::ran`]) and, when the closure is dropped (after running, or
@@ -143,6 +153,14 @@ impl Probe {
     fn accepted() -> Probe {
         let probe = Probe::unaccepted();
         probe.expect_run();
+        probe
+    }
+
+    /// A probe for a closure accepted by a pool that `shutdown_now` may
+    /// discard it from.
+    fn discardable() -> Probe {
+        let probe = Probe::unaccepted();
+        ledger().expected_runs[probe.id()].store(AT_MOST_ONCE, Ordering::SeqCst);
         probe
     }
 
@@ -455,7 +473,17 @@ fn child(
     depth: u32,
     plan: Plan,
 ) -> impl FnOnce() + Send + use<> {
-    let probe = Probe::accepted();
+    child_with(Probe::accepted(), world, rng, depth, plan)
+}
+
+/// A closure carrying `probe`, then the operation.
+fn child_with(
+    probe: Probe,
+    world: &Arc<World>,
+    rng: &mut Rng,
+    depth: u32,
+    plan: Plan,
+) -> impl FnOnce() + Send + use<> {
     let world = Arc::clone(world);
     let seed = rng.next();
     move || {
@@ -702,7 +730,10 @@ fn try_spawn_bounded(world: &Arc<World>, rng: &mut Rng, depth: u32) {
 }
 
 /// Builds a small pool, loads it with detached and submitted work, and
-/// drops it while busy; then joins the submitted tasks.
+/// ends it while busy: drops it, shuts it down with a short deadline, or
+/// shuts it down now (discarding what has not started; then no detached
+/// task plans a panic, and what was discarded is counted). Then joins the
+/// submitted tasks, or awaits them as futures.
 fn short_lived_pool(world: &Arc<World>, rng: &mut Rng, depth: u32) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let name = format!("short{}", NEXT.fetch_add(1, Ordering::Relaxed));
@@ -716,33 +747,79 @@ fn short_lived_pool(world: &Arc<World>, rng: &mut Rng, depth: u32) {
         (1 + rng.below(3) as usize, policy)
     });
     let short = Tracked::build(name, threads, bound);
+    let ending = rng.below(3);
+    let discardable = ending == 2;
+    let probe = || {
+        if discardable {
+            Probe::discardable()
+        } else {
+            Probe::accepted()
+        }
+    };
+    let mut probes = Vec::new();
     for _ in 0..rng.below(6) {
-        let plan = plan(rng);
+        let plan = if discardable { None } else { plan(rng) };
         if plan.is_some() {
             short.stats.expected_panics.fetch_add(1, Ordering::SeqCst);
         }
-        short.pool.spawn(child(world, rng, depth, plan));
+        let probe = probe();
+        probes.push(probe.id());
+        short.pool.spawn(child_with(probe, world, rng, depth, plan));
     }
     let tasks: Vec<_> = (0..rng.below(3))
         .map(|_| {
             let plan = plan(rng);
-            (short.pool.submit(child(world, rng, depth, plan)), plan)
+            let probe = probe();
+            probes.push(probe.id());
+            let task = short
+                .pool
+                .submit(child_with(probe, world, rng, depth, plan));
+            (task, plan)
         })
         .collect();
     let Tracked { pool, stats } = short;
-    drop(pool);
-    if pilfer::current_worker_index().is_some() {
-        // Dropped on a worker: the drop did not wait.
+    // On a worker, no form of shutdown waits for the workers.
+    let on_worker = pilfer::current_worker_index().is_some();
+    let exited = match ending {
+        0 => {
+            drop(pool);
+            !on_worker
+        }
+        1 => pool.shutdown_timeout(Duration::from_millis(rng.below(20))),
+        _ => {
+            let discarded = pool.shutdown_now();
+            let never_ran = probes
+                .iter()
+                .filter(|&&id| ledger().runs[id].load(Ordering::SeqCst) == 0)
+                .count();
+            if !on_worker && discarded != never_ran {
+                fail(format!(
+                    "shutdown_now discarded {discarded} tasks, but {never_ran} never ran"
+                ));
+            }
+            !on_worker
+        }
+    };
+    if exited {
+        if let Err(message) = stats.check() {
+            fail(format!("after its shutdown returned: {message}"));
+        }
+    } else {
+        // Still finishing in the background: checked at the round's end.
         world.deferred.lock().unwrap().push(stats);
-    } else if let Err(message) = stats.check() {
-        fail(format!("after its drop returned: {message}"));
     }
     for (task, plan) in tasks {
-        check(
-            "Task::join on a dropped pool",
-            task_outcome(task.join()),
-            plan,
-        );
+        // Awaited as a future only outside every pool: an executor parks
+        // its thread, which would starve a pool the task may call into.
+        let result = if !on_worker && rng.chance(2) {
+            futures::executor::block_on(task)
+        } else {
+            task.join()
+        };
+        match result {
+            Err(error) if error.is_cancelled() && discardable => {}
+            result => check("a short-lived pool's task", task_outcome(result), plan),
+        }
     }
 }
 
