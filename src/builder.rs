@@ -332,9 +332,9 @@ impl<S> ThreadPoolBuilder<S> {
     /// [`stack_size`](ThreadPoolBuilder::stack_size), the start and exit
     /// handlers), with indices from `num_threads` on, also when the
     /// workers came from a [`spawn_handler`](ThreadPoolBuilder::spawn_handler).
-    /// A spare standing in for a blocked worker of a pinned pool is pinned
-    /// to the core that worker left idle while it stands in; any other
-    /// spare runs on every core. More than the pool's room beside its workers
+    /// On Linux, a spare standing in for a blocked worker of a pinned pool
+    /// is pinned to the core that worker left idle while it stands in; any
+    /// other spare runs on every core. More than the pool's room beside its workers
     /// (65 535 threads in all) is an error at `build`.
     pub fn max_spare_workers(mut self, max: usize) -> Self {
         self.options.max_spare_workers = Some(max);

@@ -135,8 +135,8 @@ pub struct WorkerMetrics {
     pub search_histogram: [u64; 6],
     /// Whether the worker was pinned to a core. A worker pins itself as it
     /// starts, so right after `build` returns this may still be `false`.
-    /// A spare's slot says whether its spare was last pinned to the core
-    /// of a blocked worker it stood in for.
+    /// Always `false` for a spare's slot (a spare is pinned only while it
+    /// stands in for a blocked, pinned worker).
     pub pinned: bool,
 }
 

@@ -81,11 +81,9 @@ impl CorePlan {
         })
     }
 
-    /// The placement of a spare worker without a seat (spares/): every
-    /// allowed core, since it starts with its creator's mask, which may be
-    /// one core.
-    pub(crate) fn spread(&self) -> Option<Placement> {
-        (!self.cores.is_empty()).then(|| Placement::Spread(self.cores.clone()))
+    /// The allowed cores (empty if unknown).
+    pub(crate) fn cores(&self) -> &[CoreId] {
+        &self.cores
     }
 }
 
@@ -157,8 +155,42 @@ impl Placement {
 }
 
 /// Lets the calling thread run on every core of `cores`.
-#[cfg(target_os = "linux")]
 fn spread_current_thread(cores: &[CoreId]) {
+    #[cfg(target_os = "linux")]
+    set_affinity(0, cores);
+    // Elsewhere a thread keeps the mask it inherited.
+    #[cfg(not(target_os = "linux"))]
+    let _ = cores;
+}
+
+/// An OS thread that another thread can move between cores (spares/,
+/// "Seats"): on Linux, its kernel thread id.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OsThread(#[cfg(target_os = "linux")] libc::pid_t);
+
+/// The calling thread, if threads can be moved from outside here (Linux;
+/// not under loom or Miri, whose threads are not the OS's to move).
+pub(crate) fn current_os_thread() -> Option<OsThread> {
+    #[cfg(target_os = "linux")]
+    if !cfg!(any(loom, miri)) {
+        // SAFETY: `gettid` has no preconditions.
+        return Some(OsThread(unsafe { libc::gettid() }));
+    }
+    None
+}
+
+/// Lets `thread` run only on `cores` (one core: pinned there). A thread
+/// that has exited, or a refusal, leaves things as they were.
+pub(crate) fn move_thread(thread: OsThread, cores: &[CoreId]) {
+    #[cfg(target_os = "linux")]
+    set_affinity(thread.0, cores);
+    #[cfg(not(target_os = "linux"))]
+    let _ = (thread, cores);
+}
+
+/// Sets the affinity mask of thread `tid` (0: the calling thread).
+#[cfg(target_os = "linux")]
+fn set_affinity(tid: libc::pid_t, cores: &[CoreId]) {
     // SAFETY: `cpu_set_t` is plain data and all-zero is the empty set;
     // `CPU_SET` is only called with ids below `CPU_SETSIZE`, inside the set;
     // `sched_setaffinity` reads `size_of::<cpu_set_t>()` bytes of it.
@@ -170,11 +202,7 @@ fn spread_current_thread(cores: &[CoreId]) {
         {
             libc::CPU_SET(core.id, &mut set);
         }
-        // A refusal leaves the inherited mask: still a valid place to run.
-        let _ = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        // A refusal leaves the mask as it was: still a valid place to run.
+        let _ = libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
-
-/// Elsewhere a thread keeps the mask it inherited.
-#[cfg(not(target_os = "linux"))]
-fn spread_current_thread(_cores: &[CoreId]) {}

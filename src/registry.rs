@@ -8,7 +8,7 @@ use crate::config::{self, LifecycleHandler, PanicHandler, PoolConfig, ThreadName
 use crate::job::JobRef;
 use crate::latch::PoolLatch;
 use crate::metrics::{Metrics, WorkerCounters};
-use crate::pin::{CorePlan, Placement};
+use crate::pin::{CoreId, CorePlan, Placement};
 use crate::publish::PublishRequest;
 use crate::queue::{GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
@@ -131,6 +131,12 @@ impl Registry {
         let num_threads = stealers.len();
         let spare_capacity = config.max_spare_workers;
         let slots = stealers.into_iter().map(WorkerSlot::new).collect();
+        let cores = CorePlan::new(config.pin_workers, num_threads);
+        let spares = Spares::new(
+            spare_capacity,
+            config.spare_keep_alive,
+            cores.cores().to_vec(),
+        );
         Arc::new(Registry {
             slots: GrowTable::new(slots, spare_capacity),
             injector: GlobalQueue::new(),
@@ -152,8 +158,8 @@ impl Registry {
             bound: config.max_pending.map(Bound::new),
             full_policy: config.when_full,
             threads: Mutex::new(Vec::new()),
-            cores: CorePlan::new(config.pin_workers, num_threads),
-            spares: Spares::new(spare_capacity, config.spare_keep_alive),
+            cores,
+            spares,
             spare_start: Mutex::new(SpareStart {
                 namer: config.thread_name.take(),
                 stack_size: config.stack_size,
@@ -341,10 +347,16 @@ impl Registry {
         lock(&self.spare_start).free.push((index, deque));
     }
 
-    /// Where a spare without a seat runs (spares/): on any core the
-    /// process may use.
-    pub(crate) fn spare_placement(&self) -> Option<Placement> {
-        self.cores.spread()
+    /// The core that worker `index` is pinned to, if it is (a spare may
+    /// take it while the worker blocks: spares/, "Seats").
+    pub(crate) fn pinned_core(&self, index: usize) -> Option<CoreId> {
+        if index >= self.num_threads() || !self.slots().get(index).counters.is_pinned() {
+            return None;
+        }
+        match self.cores.placement(index)? {
+            Placement::Pin(core) => Some(core),
+            Placement::Spread(_) => None,
+        }
     }
 
     /// A spare thread is starting: shutdown waits for its exit too. Called

@@ -10,8 +10,8 @@ use std::path::Path;
 /// Lowest first. Keep in step with ARCHITECTURE.md's code map.
 const LAYERS: &[&[&str]] = &[
     &["sync", "unwind", "rng"],
-    &["metrics", "parker", "pin", "queue", "table", "spares"],
-    &["sleep"],
+    &["metrics", "parker", "pin", "queue", "table"],
+    &["sleep", "spares"],
     &["latch"],
     &["job"],
     &["frames", "bound"],

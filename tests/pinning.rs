@@ -271,3 +271,46 @@ fn a_spare_takes_the_core_its_blocked_worker_left_idle() {
     assert!(spare >= n, "the last party ran on worker {spare}");
     assert_eq!(mask, allowed, "a spare of an unpinned pool is not pinned");
 }
+
+/// A spare pinned to a blocked worker's core is moved off it the moment
+/// the worker is back, in the middle of the spare's job: it never crowds
+/// the worker that came back.
+#[test]
+fn a_spare_leaves_the_core_as_soon_as_its_worker_is_back() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let _turn = one_at_a_time();
+    let allowed = allowed_cores();
+    let n = allowed.len();
+    let (pool, _) = pool_recording_masks(n, true);
+    assert_eq!(pool.metrics().pinned_workers(), n);
+    let (release, entered, back) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    for _ in 0..n {
+        let (release, entered, back) = (release.clone(), entered.clone(), back.clone());
+        pool.spawn(move || {
+            entered.fetch_add(1, Ordering::SeqCst);
+            pilfer::block_in_place(|| {
+                while !release.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            });
+            back.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+    common::wait_for("every worker blocked", || {
+        entered.load(Ordering::SeqCst) == n
+    });
+    let (sent, seen) = mpsc::channel();
+    pool.spawn(move || {
+        let seated = allowed_cores();
+        release.store(true, Ordering::SeqCst);
+        common::wait_for("every worker back", || back.load(Ordering::SeqCst) == n);
+        sent.send((seated, allowed_cores())).unwrap();
+    });
+    let (seated, after) = seen.recv_timeout(common::DEADLINE).unwrap();
+    assert_eq!(seated.len(), 1, "on its worker's core while it stood in");
+    assert_eq!(after, allowed, "on every core once the worker is back");
+}

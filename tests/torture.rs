@@ -296,7 +296,10 @@ impl Tracked {
         });
         let mut builder = ThreadPool::builder()
             .num_threads(threads)
-            .pin_workers(false)
+            // The bounded pool is pinned where two cores are free, so that
+            // its blocked workers' spares take their cores; the others
+            // are not (they would not all fit).
+            .pin_workers(stats.name == "bounded")
             // Deep enough for the nesting below (a waiting worker runs
             // other operations on top of its own).
             .stack_size(64 << 20)
@@ -771,10 +774,11 @@ fn short_lived_pool(world: &Arc<World>, rng: &mut Rng, depth: u32) {
             let plan = plan(rng);
             let probe = probe();
             probes.push(probe.id());
+            let id = probe.id();
             let task = short
                 .pool
                 .submit(child_with(probe, world, rng, depth, plan));
-            (task, plan)
+            (task, plan, id)
         })
         .collect();
     let Tracked { pool, stats } = short;
@@ -808,7 +812,7 @@ fn short_lived_pool(world: &Arc<World>, rng: &mut Rng, depth: u32) {
         // Still finishing in the background: checked at the round's end.
         world.deferred.lock().unwrap().push(stats);
     }
-    for (task, plan) in tasks {
+    for (task, plan, id) in tasks {
         // Awaited as a future only outside every pool: an executor parks
         // its thread, which would starve a pool the task may call into.
         let result = if !on_worker && rng.chance(2) {
@@ -817,7 +821,11 @@ fn short_lived_pool(world: &Arc<World>, rng: &mut Rng, depth: u32) {
             task.join()
         };
         match result {
-            Err(error) if error.is_cancelled() && discardable => {}
+            Err(error) if error.is_cancelled() && discardable => {
+                if ledger().runs[id].load(Ordering::SeqCst) != 0 {
+                    fail("a task reported cancelled, but its closure ran".into());
+                }
+            }
             result => check("a short-lived pool's task", task_outcome(result), plan),
         }
     }

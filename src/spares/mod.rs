@@ -19,26 +19,25 @@
 //! the sleeping ones so that they notice), and wait idle for a call. An
 //! idle spare that nobody calls within `keep_alive` exits.
 //!
-//! *Seats.* A blocked worker that is pinned leaves its core idle. It
-//! blocks with that core as its *seat*, and the pool gives each such seat
-//! to one spare on duty that holds none: the spare pins itself to the
-//! seat's core at its next look for work. When the worker is back, its
-//! seat goes; the spare that held it takes another vacant seat or, with
-//! none, spreads over every core again (a surplus spare finishing its
-//! last job then does not crowd the worker that came back). Spares of an
-//! unpinned pool, and those standing in for a blocked spare, hold no
-//! seat: they run wherever the OS puts them. Seats change under the lock;
-//! a counter of changes lets a spare see with one load that its seat has
-//! not.
+//! *Seats* (Linux). A blocked worker that is pinned leaves its core idle:
+//! its *seat*. Each seat goes to one spare on duty that holds none and is
+//! not blocked itself, and the pool pins that spare's thread to the seat's
+//! core at once (from the thread that changed the seats, under the lock).
+//! When the worker is back, its seat goes, and the spare that held it
+//! takes another vacant seat or is spread over every core again, also in
+//! the middle of a job, so that it never crowds the worker that came back.
+//! A spare that blocks gives its seat to another; spares of an unpinned
+//! pool hold none. A spare without a seat runs on every core.
 //!
 //! This module holds the counts and the idle list (the seats' bookkeeping
-//! is `seats.rs`); starting a spare's thread and its loop are
-//! `worker/spare.rs`.
+//! and the moves are `seats.rs`); starting a spare's thread and its loop
+//! are `worker/spare.rs`.
 
 mod seats;
 
 use seats::Seats;
 
+use crate::pin::{CoreId, OsThread};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::counter::AtomicU64;
 use crate::sync::{Condvar, Mutex, lock};
@@ -61,11 +60,8 @@ pub(crate) struct Spares {
     closed: AtomicBool,
     /// Spare threads started, for metrics.
     started: AtomicU64,
-    /// Bumped under the lock whenever a seat changes hands.
-    seat_changes: AtomicUsize,
 }
 
-#[derive(Default)]
 struct SpareState {
     /// Workers blocked now.
     blocked: usize,
@@ -107,17 +103,27 @@ pub(crate) enum Call {
 }
 
 impl Spares {
-    pub(crate) fn new(max: usize, keep_alive: Duration) -> Spares {
+    /// At most `max` spares, each idle for at most `keep_alive`, on
+    /// `all_cores` (empty if unknown) when they hold no seat.
+    pub(crate) fn new(max: usize, keep_alive: Duration, all_cores: Vec<CoreId>) -> Spares {
         Spares {
             max,
             keep_alive,
-            state: Mutex::new(SpareState::default()),
+            state: Mutex::new(SpareState {
+                blocked: 0,
+                on_duty: Vec::new(),
+                idle: Vec::new(),
+                called: Vec::new(),
+                starting: 0,
+                live: 0,
+                closed: false,
+                seats: Seats::new(all_cores),
+            }),
             calls: Condvar::new(),
             blocked: AtomicUsize::new(0),
             on_duty: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             started: AtomicU64::new(0),
-            seat_changes: AtomicUsize::new(0),
         }
     }
 
@@ -129,23 +135,21 @@ impl Spares {
         self.on_duty.store(state.on_duty.len(), Ordering::Release);
     }
 
-    /// A worker is about to block, leaving `seat` idle if it is pinned:
-    /// keeps a spare on duty for it if it can.
-    pub(crate) fn begin_block(&self, seat: Option<usize>) -> Compensation {
+    /// Worker `index` (a spare's index for a spare) is about to block,
+    /// leaving `core` idle if it is pinned there: keeps a spare on duty
+    /// for it if it can.
+    pub(crate) fn begin_block(&self, index: usize, core: Option<CoreId>) -> Compensation {
         let mut state = lock(&self.state);
         state.blocked += 1;
-        if let Some(worker) = seat {
-            state.seats.vacate(worker);
-        }
         let closed = state.closed;
         let compensation = if state.on_duty.len() + state.starting >= state.blocked {
             Compensation::None
-        } else if let Some(index) = (!closed).then(|| state.idle.pop()).flatten() {
+        } else if let Some(spare) = (!closed).then(|| state.idle.pop()).flatten() {
             // (Idle spares of a closed pool are on their way out: only a
             // new one can help then. Accepted tasks still run during
             // shutdown, and may block.)
-            state.on_duty.push(index);
-            state.called.push(index);
+            state.on_duty.push(spare);
+            state.called.push(spare);
             self.calls.notify_all();
             Compensation::Called
         } else if state.live < self.max {
@@ -156,7 +160,16 @@ impl Spares {
             Compensation::None
         };
         self.publish_counts(&state);
-        self.seat_spares(&mut state);
+        let SpareState { seats, on_duty, .. } = &mut *state;
+        if on_duty.contains(&index) {
+            seats.spare_blocks(index, on_duty);
+        } else if let Some(core) = core {
+            seats.worker_blocks(index, core, on_duty);
+        }
+        if compensation == Compensation::Called {
+            let called = *on_duty.last().expect("the called spare is on duty");
+            seats.on_duty(called, on_duty);
+        }
         compensation
     }
 
@@ -167,7 +180,17 @@ impl Spares {
         state.on_duty.push(index);
         self.started.fetch_add(1, Ordering::Relaxed);
         self.publish_counts(&state);
-        self.seat_spares(&mut state);
+        let SpareState { seats, on_duty, .. } = &mut *state;
+        seats.on_duty(index, on_duty);
+    }
+
+    /// Spare `index`'s thread runs now, as `thread` if the OS lets other
+    /// threads move it: it is moved to its seat, or over every core, before
+    /// it does anything else.
+    pub(crate) fn thread_started(&self, index: usize, thread: Option<OsThread>) {
+        if let Some(thread) = thread {
+            lock(&self.state).seats.thread_started(index, thread);
+        }
     }
 
     /// The spare asked for by `Compensation::Start` could not be started.
@@ -177,18 +200,18 @@ impl Spares {
         state.live -= 1;
     }
 
-    /// A blocked worker is back (`seat` as given to `begin_block`).
-    /// Returns the spares on duty to wake if one of them is now surplus
-    /// (so that a sleeping one notices and retires).
-    pub(crate) fn end_block(&self, seat: Option<usize>) -> Vec<usize> {
+    /// Worker `index`, blocked, is back. Returns the spares on duty to
+    /// wake if one of them is now surplus (so that a sleeping one notices
+    /// and retires).
+    pub(crate) fn end_block(&self, index: usize) -> Vec<usize> {
         let mut state = lock(&self.state);
         state.blocked -= 1;
         self.publish_counts(&state);
-        if let Some(worker) = seat {
-            if state.seats.remove(worker) {
-                self.seat_changes.fetch_add(1, Ordering::Relaxed);
-                self.seat_spares(&mut state);
-            }
+        let SpareState { seats, on_duty, .. } = &mut *state;
+        if seats.is_blocked_spare(index) {
+            seats.spare_back(index, on_duty);
+        } else {
+            seats.worker_back(index, on_duty);
         }
         if state.on_duty.len() > state.blocked {
             state.on_duty.clone()
@@ -219,7 +242,8 @@ impl Spares {
         state.on_duty.swap_remove(position);
         state.idle.push(index);
         self.publish_counts(&state);
-        self.unseat(&mut state, index);
+        let SpareState { seats, on_duty, .. } = &mut *state;
+        seats.off_duty(index, on_duty);
         true
     }
 
@@ -240,6 +264,7 @@ impl Spares {
                     state.idle.swap_remove(position);
                 }
                 state.live -= 1;
+                state.seats.thread_exits(index);
                 return Call::Exit;
             }
             state = match deadline {
@@ -265,7 +290,9 @@ impl Spares {
         }
         state.live -= 1;
         self.publish_counts(&state);
-        self.unseat(&mut state, index);
+        let SpareState { seats, on_duty, .. } = &mut *state;
+        seats.off_duty(index, on_duty);
+        seats.thread_exits(index);
     }
 
     /// The pool is shutting down: idle spares exit and none is called back
@@ -282,37 +309,10 @@ impl Spares {
         self.calls.notify_all();
     }
 
-    /// Gives each vacant seat to a spare on duty that holds none.
-    fn seat_spares(&self, state: &mut SpareState) {
-        if state.seats.fill(&state.on_duty) {
-            self.seat_changes.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Spare `index` leaves duty: the seat it held, if any, goes to
-    /// another spare on duty.
-    fn unseat(&self, state: &mut SpareState, index: usize) {
-        if state.seats.unseat(index) {
-            self.seat_changes.fetch_add(1, Ordering::Relaxed);
-            self.seat_spares(state);
-        }
-    }
-
-    /// The seat that spare `index` holds (a worker's index), and the count
-    /// of seat changes that answer reflects (see `seat_changes`).
-    pub(crate) fn seat_of(&self, index: usize) -> (Option<usize>, usize) {
-        let state = lock(&self.state);
-        let seat = state.seats.held_by(index);
-        (seat, self.seat_changes.load(Ordering::Relaxed))
-    }
-
-    /// How many times seats changed hands: a spare that sees the count its
-    /// last `seat_of` reported still holds that seat. A hint (Relaxed: the
-    /// count is written under the lock, and a stale read only puts a
-    /// spare's move off to its next look for work).
-    #[inline]
-    pub(crate) fn seat_changes(&self) -> usize {
-        self.seat_changes.load(Ordering::Relaxed)
+    /// The worker whose seat spare `index` holds.
+    #[cfg(test)]
+    fn seat_of(&self, index: usize) -> Option<usize> {
+        lock(&self.state).seats.seat_of(index)
     }
 
     /// Workers blocked now.
@@ -330,92 +330,127 @@ impl Spares {
 mod tests {
     use super::*;
 
+    fn spares(max: usize, keep_alive: Duration) -> Spares {
+        Spares::new(max, keep_alive, Vec::new())
+    }
+
+    fn core(id: usize) -> Option<CoreId> {
+        Some(CoreId { id })
+    }
+
     #[test]
     fn a_block_starts_a_spare_then_calls_back_the_idle_one() {
-        let spares = Spares::new(1, Duration::from_secs(60));
-        assert_eq!(spares.begin_block(None), Compensation::Start);
+        let spares = spares(1, Duration::from_secs(60));
+        assert_eq!(spares.begin_block(0, None), Compensation::Start);
         spares.started(5);
         assert!(!spares.surplus());
         assert!(
-            spares.end_block(None).contains(&5),
+            spares.end_block(0).contains(&5),
             "the surplus spare is woken"
         );
         assert!(spares.surplus());
         assert!(spares.try_retire(5));
         assert!(!spares.surplus());
         // Called back by the next block, which the waiting spare sees.
-        assert_eq!(spares.begin_block(None), Compensation::Called);
+        assert_eq!(spares.begin_block(0, None), Compensation::Called);
         assert_eq!(spares.wait_for_call(5), Call::Duty);
         // A second block at once: the only spare is on duty already.
-        assert_eq!(spares.begin_block(None), Compensation::None);
+        assert_eq!(spares.begin_block(1, None), Compensation::None);
         assert_eq!(spares.blocked_now(), 2);
         assert_eq!(spares.started_count(), 1);
     }
 
     #[test]
     fn a_blocked_workers_seat_goes_to_a_spare_on_duty_and_moves_on() {
-        let spares = Spares::new(4, Duration::from_secs(60));
-        assert_eq!(spares.begin_block(Some(0)), Compensation::Start);
+        let spares = spares(4, Duration::from_secs(60));
+        assert_eq!(spares.begin_block(0, core(0)), Compensation::Start);
         spares.started(7);
-        let (seat, changes) = spares.seat_of(7);
-        assert_eq!(seat, Some(0), "the new spare takes worker 0's core");
-        assert_eq!(spares.seat_changes(), changes);
-        // Worker 0 is back: the seat goes, and the spare sees a change.
-        spares.end_block(Some(0));
-        assert_ne!(spares.seat_changes(), changes);
-        assert_eq!(spares.seat_of(7).0, None);
+        assert_eq!(
+            spares.seat_of(7),
+            Some(0),
+            "the new spare takes worker 0's core"
+        );
+        // Worker 0 is back: the seat goes.
+        spares.end_block(0);
+        assert_eq!(spares.seat_of(7), None);
         // Worker 1 blocks before the spare retired: the spare on duty
         // compensates, on worker 1's core.
-        assert_eq!(spares.begin_block(Some(1)), Compensation::None);
-        assert_eq!(spares.seat_of(7).0, Some(1));
+        assert_eq!(spares.begin_block(1, core(1)), Compensation::None);
+        assert_eq!(spares.seat_of(7), Some(1));
         // A second block gets a new spare, on its own core; a block
-        // without a seat (an unpinned worker) gets one on no core.
-        assert_eq!(spares.begin_block(Some(2)), Compensation::Start);
+        // without a core (an unpinned worker) gets one on no core.
+        assert_eq!(spares.begin_block(2, core(2)), Compensation::Start);
         spares.started(8);
-        assert_eq!(spares.seat_of(8).0, Some(2));
-        assert_eq!(spares.begin_block(None), Compensation::Start);
+        assert_eq!(spares.seat_of(8), Some(2));
+        assert_eq!(spares.begin_block(3, None), Compensation::Start);
         spares.started(9);
-        assert_eq!(spares.seat_of(9).0, None);
+        assert_eq!(spares.seat_of(9), None);
         // Worker 1 back: spare 7 holds nothing. A seated spare that
-        // retires hands its seat to the free one.
-        spares.end_block(Some(1));
-        assert_eq!(spares.seat_of(7).0, None);
+        // retires hands its seat to a free one.
+        spares.end_block(1);
+        assert_eq!(spares.seat_of(7), None);
         assert!(spares.try_retire(8));
-        assert_eq!(spares.seat_of(8).0, None);
-        let seated: Vec<_> = [7, 9].map(|spare| spares.seat_of(spare).0).into();
+        assert_eq!(spares.seat_of(8), None);
+        let seated: Vec<_> = [7, 9].map(|spare| spares.seat_of(spare)).into();
         assert!(seated.contains(&Some(2)), "{seated:?}");
         // A spare leaving for good gives its seat up too.
         let holder = if seated[0].is_some() { 7 } else { 9 };
         spares.leave(holder);
-        assert_eq!(spares.seat_of(holder).0, None);
+        assert_eq!(spares.seat_of(holder), None);
+    }
+
+    #[test]
+    fn a_spare_that_blocks_hands_its_seat_on_and_takes_none_while_blocked() {
+        let spares = spares(4, Duration::from_secs(60));
+        assert_eq!(spares.begin_block(0, core(0)), Compensation::Start);
+        spares.started(7);
+        assert_eq!(spares.seat_of(7), Some(0));
+        // The seated spare blocks: a new spare takes worker 0's core.
+        assert_eq!(spares.begin_block(7, None), Compensation::Start);
+        assert_eq!(spares.seat_of(7), None);
+        spares.started(8);
+        assert_eq!(spares.seat_of(8), Some(0));
+        // Worker 1 blocks while both spares are taken: the blocked spare
+        // gets no seat; the next spare does.
+        assert_eq!(spares.begin_block(1, core(1)), Compensation::Start);
+        assert_eq!(spares.seat_of(7), None);
+        spares.started(9);
+        assert_eq!(spares.seat_of(9), Some(1));
+        // Worker 0 back, then spare 7: spare 8 is free, spare 7 has
+        // nothing to take.
+        spares.end_block(0);
+        assert_eq!(spares.seat_of(8), None);
+        spares.end_block(7);
+        assert_eq!(spares.seat_of(7), None);
+        assert_eq!(spares.seat_of(9), Some(1));
     }
 
     #[test]
     fn no_spare_without_room_and_an_idle_one_exits_after_its_keep_alive() {
-        let spares = Spares::new(0, Duration::from_secs(60));
-        assert_eq!(spares.begin_block(None), Compensation::None);
-        spares.end_block(None);
+        let spares = Spares::new(0, Duration::from_secs(60), Vec::new());
+        assert_eq!(spares.begin_block(0, None), Compensation::None);
+        spares.end_block(0);
 
-        let spares = Spares::new(2, Duration::from_millis(1));
-        assert_eq!(spares.begin_block(None), Compensation::Start);
+        let spares = Spares::new(2, Duration::from_millis(1), Vec::new());
+        assert_eq!(spares.begin_block(0, None), Compensation::Start);
         spares.started(3);
-        spares.end_block(None);
+        spares.end_block(0);
         assert!(spares.try_retire(3));
         assert_eq!(spares.wait_for_call(3), Call::Exit);
         // It no longer counts against the limit.
-        assert_eq!(spares.begin_block(None), Compensation::Start);
+        assert_eq!(spares.begin_block(0, None), Compensation::Start);
     }
 
     #[test]
     fn closing_lets_idle_spares_exit_and_calls_none_back() {
-        let spares = Spares::new(4, Duration::from_secs(60));
-        assert_eq!(spares.begin_block(None), Compensation::Start);
+        let spares = Spares::new(4, Duration::from_secs(60), Vec::new());
+        assert_eq!(spares.begin_block(0, None), Compensation::Start);
         spares.started(2);
-        spares.end_block(None);
+        spares.end_block(0);
         assert!(spares.try_retire(2));
         spares.close();
         assert_eq!(spares.wait_for_call(2), Call::Exit);
         // A worker blocking during the drain still gets a spare: a new one.
-        assert_eq!(spares.begin_block(None), Compensation::Start);
+        assert_eq!(spares.begin_block(0, None), Compensation::Start);
     }
 }

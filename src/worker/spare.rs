@@ -6,6 +6,7 @@ use super::WorkerThread;
 use super::lifecycle::CurrentWorker;
 use crate::job::JobRef;
 use crate::latch::Latch;
+use crate::pin;
 use crate::queue::LocalQueue;
 use crate::registry::{Registry, SpareSlot};
 use crate::sleep::{Sleeper, WakeCondition};
@@ -27,16 +28,14 @@ impl WorkerThread {
         // stays this worker's.
         self.publish_all_frames();
         let registry = &self.registry;
-        // A pinned worker leaves its core idle: a spare may take it. (A
-        // spare's own pin is borrowed from a worker: none to hand on.)
-        let seat = (self.index < registry.num_threads() && self.slot().counters.is_pinned())
-            .then_some(self.index);
+        // A pinned worker leaves its core idle: a spare may take it.
+        let core = registry.pinned_core(self.index);
         // `--cfg pilfer_bug="no_compensation"` starts no spare, to show
         // that the loom model of the hand-over catches the deadlock.
-        let compensation = registry.spares.begin_block(seat);
+        let compensation = registry.spares.begin_block(self.index, core);
         // From here on the block ends however this returns or unwinds.
         self.blocked.set(true);
-        let _unblock = Unblock { worker: self, seat };
+        let _unblock = Unblock(self);
         if compensation == Compensation::Start && cfg!(not(pilfer_bug = "no_compensation")) {
             start_spare(registry);
         }
@@ -45,19 +44,16 @@ impl WorkerThread {
 }
 
 /// Ends a worker's block when dropped (also when `f` unwinds).
-struct Unblock<'a> {
-    worker: &'a WorkerThread,
-    seat: Option<usize>,
-}
+struct Unblock<'a>(&'a WorkerThread);
 
 impl Drop for Unblock<'_> {
     fn drop(&mut self) {
-        let worker = self.worker;
+        let worker = self.0;
         worker.blocked.set(false);
         let registry = &worker.registry;
         // A spare on duty may be surplus now: wake the ones that sleep, so
         // that they notice and retire.
-        for index in registry.spares.end_block(self.seat) {
+        for index in registry.spares.end_block(worker.index) {
             registry.sleep.wake_worker(index);
         }
     }
@@ -97,15 +93,6 @@ fn start_spare(registry: &Arc<Registry>) {
     }
 }
 
-/// Where a spare runs: the seat it moved to (`None` before its first
-/// move; `Some(None)`: no seat, spread), as of which count of seat changes.
-struct Place {
-    seat: Option<Option<usize>>,
-    changes: Option<usize>,
-    /// Whether the spare moves at all (the pool knows the cores).
-    active: bool,
-}
-
 /// Why a spare stopped serving.
 enum Served {
     /// More spares are on duty than workers are blocked: this one is idle.
@@ -137,13 +124,12 @@ impl WakeCondition for SpareDuty<'_> {
 /// The body of a spare thread: on duty until surplus, then idle until
 /// called back or its keep-alive runs out, or until the pool shuts down.
 fn spare_main(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) {
+    // Moved to its seat, or over every core (it started with its
+    // creator's mask, perhaps one core), before it runs anything.
+    registry
+        .spares
+        .thread_started(index, pin::current_os_thread());
     let worker = WorkerThread::new(registry, index, deque);
-    // Nothing to place where the cores are unknown (and under loom).
-    let mut place = Place {
-        seat: None,
-        changes: None,
-        active: worker.registry.spare_placement().is_some(),
-    };
     let keep_slot = {
         let _attached = worker.publication.attach();
         let _current = CurrentWorker::set(&worker);
@@ -153,7 +139,7 @@ fn spare_main(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) 
             // On duty: counted among the workers that may queue work
             // (`WorkerThread::finish`) before it looks for any.
             registry.running.fetch_add(1, Ordering::AcqRel);
-            match worker.serve(&mut place) {
+            match worker.serve() {
                 Served::ShuttingDown => {
                     worker.finish();
                     registry.spares.leave(index);
@@ -190,11 +176,10 @@ impl WorkerThread {
     /// A spare's duty: run the pool's work like any worker until it is
     /// surplus (then it finishes its own deque first) or the pool shuts
     /// down.
-    fn serve(&self, place: &mut Place) -> Served {
+    fn serve(&self) -> Served {
         let registry = &*self.registry;
         let duty = SpareDuty { registry };
         loop {
-            self.take_seat(place);
             if registry.shutting_down.probe() {
                 return Served::ShuttingDown;
             }
@@ -211,28 +196,6 @@ impl WorkerThread {
                 self.execute(job);
             }
         }
-    }
-
-    /// Moves this spare to the core of the seat it holds now, or spreads
-    /// it over every core if it holds none (spares/, "Seats"); a system
-    /// call only when the seat changed.
-    fn take_seat(&self, place: &mut Place) {
-        let spares = &self.registry.spares;
-        if !place.active || place.changes == Some(spares.seat_changes()) {
-            return;
-        }
-        let (seat, changes) = spares.seat_of(self.index);
-        place.changes = Some(changes);
-        if place.seat == Some(seat) {
-            return;
-        }
-        place.seat = Some(seat);
-        let placement = match seat {
-            Some(worker) => self.registry.placement(worker),
-            None => self.registry.spare_placement(),
-        };
-        let pinned = placement.is_some_and(|placement| placement.apply());
-        self.slot().counters.set_pinned(pinned);
     }
 
     /// A retired spare counts itself out of the running workers. If that
