@@ -253,15 +253,7 @@ impl Sleep {
     /// queues: one of the two sees the other.
     pub(crate) fn notify_worker(&self, index: usize) {
         let mut state = lock(&self.state);
-        if state.asleep[index] {
-            state.asleep[index] = false;
-            if let Some(position) = state.sleepers.iter().position(|&i| i == index) {
-                state.sleepers.swap_remove(position);
-            }
-            self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
-            drop(state);
-            self.parkers.get(index).unpark();
-        } else if state.blocked[index] {
+        if self.take_off_list(&mut state, index) || state.blocked[index] {
             drop(state);
             self.parkers.get(index).unpark();
         }
@@ -366,14 +358,24 @@ impl Sleep {
     /// Takes worker `index` off the sleepers' list if a waker has not already
     /// done so, counting it as a searcher again.
     fn leave_list(&self, index: usize) {
-        let mut state = lock(&self.state);
-        if state.asleep[index] {
-            state.asleep[index] = false;
-            if let Some(position) = state.sleepers.iter().position(|&i| i == index) {
-                state.sleepers.swap_remove(position);
-            }
-            self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
+        self.take_off_list(&mut lock(&self.state), index);
+    }
+
+    /// Under the lock: takes worker `index` off the sleepers' list if it is
+    /// on it, counting it as a searcher again; returns whether it was.
+    fn take_off_list(&self, state: &mut SleepState, index: usize) -> bool {
+        if !state.asleep[index] {
+            return false;
         }
+        state.asleep[index] = false;
+        if let Some(position) = state.sleepers.iter().position(|&i| i == index) {
+            state.sleepers.swap_remove(position);
+        }
+        // A SeqCst read-modify-write like every update of `counts`
+        // (`start_searching`), made under the lock as changes of the
+        // sleeping count are.
+        self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
+        true
     }
 }
 

@@ -240,16 +240,7 @@ fn a_panicking_destructor_of_an_aborted_closure_goes_to_the_handler() {
             panic!("closure dropped");
         }
     }
-    let handled = Arc::new(Mutex::new(Vec::new()));
-    let pool = {
-        let handled = Arc::clone(&handled);
-        ThreadPool::builder()
-            .num_threads(1)
-            .pin_workers(false)
-            .panic_handler(move |payload| handled.lock().unwrap().push(panic_message(&*payload)))
-            .build()
-            .unwrap()
-    };
+    let (pool, handled) = common::pool_recording_panics(1);
     let occupied = occupy(&pool);
     let bomb = PanicsOnDrop;
     let task = pool.submit(move || drop(bomb));
@@ -488,16 +479,7 @@ fn shutdown_timeout_returns_in_time_when_a_task_never_ends() {
 
 #[test]
 fn shutdown_now_discards_what_has_not_started() {
-    let handled = Arc::new(Mutex::new(Vec::new()));
-    let pool = {
-        let handled = Arc::clone(&handled);
-        ThreadPool::builder()
-            .num_threads(1)
-            .pin_workers(false)
-            .panic_handler(move |payload| handled.lock().unwrap().push(panic_message(&*payload)))
-            .build()
-            .unwrap()
-    };
+    let (pool, handled) = common::pool_recording_panics(1);
     let (started, is_started) = mpsc::channel();
     let (release, blocked) = mpsc::channel::<()>();
     let running = pool.submit(move || {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{DEADLINE, expect_panic, on_every_worker, panic_message, pool, quietly};
+use common::{DEADLINE, expect_panic, on_every_worker, pool, quietly};
 use pilfer::{BuildError, ThreadBuilder, ThreadPool, ThreadPoolBuildError, Yield};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,41 +16,33 @@ use std::time::{Duration, Instant};
 // ---------------------------------------------------------------------------
 // FIFO spawns and scopes.
 
-#[test]
-fn spawn_fifo_starts_a_workers_spawns_in_order() {
+/// The order in which 20 tasks, spawned with `spawn` by a one-worker
+/// pool's only worker, start.
+fn start_order(spawn: impl Fn(Box<dyn FnOnce() + Send>) + Sync) -> Vec<usize> {
     let pool = pool(1);
     let (order, received) = mpsc::channel();
     pool.install(|| {
         for i in 0..20 {
             let order = order.clone();
-            pilfer::spawn_fifo(move || order.send(i).unwrap());
+            spawn(Box::new(move || order.send(i).unwrap()));
         }
     });
     drop(order);
     drop(pool);
-    assert_eq!(
-        received.iter().collect::<Vec<_>>(),
-        (0..20).collect::<Vec<_>>()
-    );
+    received.iter().collect()
+}
+
+#[test]
+fn spawn_fifo_starts_a_workers_spawns_in_order() {
+    let order = start_order(pilfer::spawn_fifo);
+    assert_eq!(order, (0..20).collect::<Vec<_>>());
 }
 
 #[test]
 fn spawn_starts_a_workers_spawns_newest_first() {
     // The contrast that makes the FIFO test meaningful.
-    let pool = pool(1);
-    let (order, received) = mpsc::channel();
-    pool.install(|| {
-        for i in 0..20 {
-            let order = order.clone();
-            pilfer::spawn(move || order.send(i).unwrap());
-        }
-    });
-    drop(order);
-    drop(pool);
-    assert_eq!(
-        received.iter().collect::<Vec<_>>(),
-        (0..20).rev().collect::<Vec<_>>()
-    );
+    let order = start_order(pilfer::spawn);
+    assert_eq!(order, (0..20).rev().collect::<Vec<_>>());
 }
 
 #[test]
@@ -107,16 +99,7 @@ fn scope_fifo_free_function_and_its_panics() {
 
 #[test]
 fn spawn_fifo_panics_go_to_the_handler() {
-    let handled = Arc::new(Mutex::new(Vec::new()));
-    let pool = {
-        let handled = Arc::clone(&handled);
-        ThreadPool::builder()
-            .num_threads(1)
-            .pin_workers(false)
-            .panic_handler(move |payload| handled.lock().unwrap().push(panic_message(&*payload)))
-            .build()
-            .unwrap()
-    };
+    let (pool, handled) = common::pool_recording_panics(1);
     quietly(|| {
         pool.spawn_fifo(|| panic!("from outside"));
         pool.install(|| pilfer::spawn_fifo(|| panic!("from a worker")));
@@ -271,16 +254,7 @@ fn broadcast_panics_reach_the_caller_after_every_worker_ran() {
 
 #[test]
 fn spawn_broadcast_is_detached_and_its_panics_go_to_the_handler() {
-    let handled = Arc::new(Mutex::new(Vec::new()));
-    let pool = {
-        let handled = Arc::clone(&handled);
-        ThreadPool::builder()
-            .num_threads(2)
-            .pin_workers(false)
-            .panic_handler(move |payload| handled.lock().unwrap().push(panic_message(&*payload)))
-            .build()
-            .unwrap()
-    };
+    let (pool, handled) = common::pool_recording_panics(2);
     let seen = Arc::new(Mutex::new(Vec::new()));
     {
         let seen = Arc::clone(&seen);

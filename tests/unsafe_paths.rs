@@ -293,11 +293,9 @@ fn bounded_submission_paths() {
     assert_eq!(values, (0..8).collect::<Vec<_>>());
 }
 
-/// Tasks handed to the line of a full pool by a worker of another pool: the
-/// job travels in the line and is queued by whichever thread takes a slot
-/// for it. Each runs once, its `Task` result read once.
-#[test]
-fn tasks_handed_over_by_a_worker_of_another_pool() {
+/// A one-worker pool bounded to one queued task, its worker held until
+/// the returned sender sends (or drops).
+fn held_bounded_pool() -> (Arc<pilfer::ThreadPool>, mpsc::Sender<()>) {
     let bounded = Arc::new(
         pilfer::ThreadPool::builder()
             .num_threads(1)
@@ -305,14 +303,23 @@ fn tasks_handed_over_by_a_worker_of_another_pool() {
             .build()
             .unwrap(),
     );
-    // Hold the bounded pool's worker so that submissions must wait in line.
     let (release, gate) = mpsc::channel::<()>();
     let (started, is_started) = mpsc::channel();
     bounded.spawn(move || {
         started.send(()).unwrap();
-        gate.recv().unwrap();
+        let _ = gate.recv();
     });
     is_started.recv().unwrap();
+    (bounded, release)
+}
+
+/// Tasks handed to the line of a full pool by a worker of another pool: the
+/// job travels in the line and is queued by whichever thread takes a slot
+/// for it. Each runs once, its `Task` result read once.
+#[test]
+fn tasks_handed_over_by_a_worker_of_another_pool() {
+    // Its worker held, so that submissions must wait in line.
+    let (bounded, release) = held_bounded_pool();
     let home = pool(1);
     let ran = Arc::new(AtomicUsize::new(0));
     let outer = Arc::clone(&bounded);
@@ -439,20 +446,8 @@ fn task_cells_awaited_aborted_and_discarded() {
 /// drop what it carries.
 #[test]
 fn a_refused_job_comes_back_to_its_producer() {
-    let bounded = Arc::new(
-        pilfer::ThreadPool::builder()
-            .num_threads(1)
-            .max_pending(1)
-            .build()
-            .unwrap(),
-    );
-    let (release, gate) = mpsc::channel::<()>();
-    let (started, is_started) = mpsc::channel();
-    bounded.spawn(move || {
-        started.send(()).unwrap();
-        gate.recv().unwrap();
-    });
-    is_started.recv().unwrap();
+    // Its worker held, so that submissions must wait in line.
+    let (bounded, release) = held_bounded_pool();
     bounded.spawn(|| ()); // fills the bound
     let home = pool(1);
     let carried = Arc::new(AtomicUsize::new(0));

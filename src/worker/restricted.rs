@@ -61,11 +61,10 @@
 //! closure inline, as it otherwise would on its own pool.
 
 use super::WorkerThread;
-use super::wait::{SPIN_ROUNDS, YIELD_ROUNDS};
+use super::wait::back_off;
 use crate::job::JobRef;
 use crate::latch::Latch;
 use crate::sleep::Sleep;
-use crate::sync::{hint, thread};
 
 /// What a restricted wait may run: jobs pushed onto this worker's deque
 /// since `net_pushes` was `mark` (and jobs broadcast to it).
@@ -181,13 +180,7 @@ impl WorkerThread {
                 round = 0;
                 continue;
             }
-            if round < SPIN_ROUNDS {
-                for _ in 0..(1 << round) {
-                    hint::spin_loop();
-                }
-            } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
-                thread::yield_now();
-            } else {
+            if !back_off(round) {
                 // Nothing here this worker may run: block until the latch
                 // is set, with a spare on duty meanwhile. Only this thread
                 // pushes onto its deque, so nothing it may run can appear.

@@ -23,6 +23,23 @@ pub(super) const SPIN_ROUNDS: u32 = 0;
 #[cfg(loom)]
 pub(super) const YIELD_ROUNDS: u32 = 0;
 
+/// One round of an idle wait's back-off: spins (exponentially longer each
+/// round), then yields; returns `false` once both are spent and the
+/// waiter should sleep instead.
+pub(super) fn back_off(round: u32) -> bool {
+    if round < SPIN_ROUNDS {
+        for _ in 0..(1 << round) {
+            hint::spin_loop();
+        }
+        true
+    } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
+        thread::yield_now();
+        true
+    } else {
+        false
+    }
+}
+
 impl WorkerThread {
     /// Asks every peer to publish a frame, so that a busy peer wakes this
     /// worker (through `notify_new_work`) once it has work to share.
@@ -70,13 +87,7 @@ impl WorkerThread {
             if let Some(job) = self.find_work() {
                 break Some(job);
             }
-            if round < SPIN_ROUNDS {
-                for _ in 0..(1 << round) {
-                    hint::spin_loop();
-                }
-            } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
-                thread::yield_now();
-            } else {
+            if !back_off(round) {
                 self.request_publication_everywhere();
                 Sleep::sleep(
                     sleep,

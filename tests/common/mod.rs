@@ -67,6 +67,21 @@ pub fn pool(n: usize) -> pilfer::ThreadPool {
         .expect("building a test pool")
 }
 
+/// A pool of `n` unpinned workers whose panic handler records each
+/// detached panic's message, and the record.
+pub fn pool_recording_panics(n: usize) -> (pilfer::ThreadPool, std::sync::Arc<Mutex<Vec<String>>>) {
+    arm_watchdog();
+    let handled = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&handled);
+    let pool = pilfer::ThreadPool::builder()
+        .num_threads(n)
+        .pin_workers(false)
+        .panic_handler(move |payload| record.lock().unwrap().push(panic_message(&*payload)))
+        .build()
+        .expect("building a test pool");
+    (pool, handled)
+}
+
 /// The message of a panic payload (`panic!` with a literal or a format).
 pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&'static str>() {
