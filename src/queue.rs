@@ -7,8 +7,11 @@
 //!   other (FIFO) end, where the oldest and usually largest work sits.
 //! * [`GlobalQueue`]: the injector, the entry point for threads outside the
 //!   pool; workers take batches from it into their own `LocalQueue`. Each
-//!   worker also has two of them: its FIFO queue (`spawn_fifo`) and its
-//!   broadcast queue (jobs for that worker only).
+//!   worker also has one for the jobs broadcast to it (only it takes them).
+//! * [`FifoQueue`]: one worker's FIFO spawns, for `spawn_fifo` (one per
+//!   worker) and `ScopeFifo::spawn_fifo` (one per scope and worker). Its
+//!   worker pushes, and anyone takes the oldest item; the worker may also
+//!   take back the newest (worker/fifo.rs says when).
 //!
 //! Normally these wrap crossbeam-deque's Chase-Lev deque ("Dynamic Circular
 //! Work-Stealing Deque", Chase and Lev, SPAA 2005; its weak-memory version,
@@ -213,3 +216,61 @@ mod imp {
 }
 
 pub(crate) use imp::{GlobalQueue, LocalQueue, StealQueue};
+
+/// A queue filled by one worker of a pool (its *owner*, by index): the
+/// owner pushes at the back and may pop the newest item; anyone takes the
+/// oldest. A `LocalQueue` and its `StealQueue`, shared.
+pub(crate) struct FifoQueue<T> {
+    owner: usize,
+    items: LocalQueue<T>,
+    oldest: StealQueue<T>,
+}
+
+// SAFETY: the owner's end (`items`, which is not `Sync`) is used only by
+// `push` and `pop_newest`, whose callers promise to be the thread that is
+// worker `owner`, of which there is at most one at a time; the rest is a
+// `StealQueue`, made to be shared.
+unsafe impl<T: Send> Sync for FifoQueue<T> {}
+
+impl<T> FifoQueue<T> {
+    /// An empty queue for worker `owner`.
+    pub(crate) fn new(owner: usize) -> Self {
+        let items = LocalQueue::new();
+        let oldest = items.stealer();
+        FifoQueue {
+            owner,
+            items,
+            oldest,
+        }
+    }
+
+    /// The index of the worker that fills this queue.
+    #[inline]
+    pub(crate) fn owner(&self) -> usize {
+        self.owner
+    }
+
+    /// Adds `item` after the others.
+    ///
+    /// # Safety
+    /// The calling thread is worker `owner` of the queue's pool.
+    #[inline]
+    pub(crate) unsafe fn push(&self, item: T) {
+        self.items.push(item);
+    }
+
+    /// Takes the newest item.
+    ///
+    /// # Safety
+    /// As for [`FifoQueue::push`].
+    #[inline]
+    pub(crate) unsafe fn pop_newest(&self) -> Option<T> {
+        self.items.pop()
+    }
+
+    /// Takes the oldest item (one attempt).
+    #[inline]
+    pub(crate) fn take_oldest(&self) -> Steal<T> {
+        self.oldest.steal()
+    }
+}

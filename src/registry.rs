@@ -10,7 +10,7 @@ use crate::latch::PoolLatch;
 use crate::metrics::{Metrics, WorkerCounters};
 use crate::pin::{CoreId, CorePlan, Placement};
 use crate::publish::PublishRequest;
-use crate::queue::{GlobalQueue, LocalQueue, StealQueue};
+use crate::queue::{FifoQueue, GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
 use crate::spares::Spares;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -98,21 +98,21 @@ pub(crate) struct WorkerSlot {
     pub(crate) publish_request: CachePadded<PublishRequest>,
     /// Written only by the owner, read by `metrics()`.
     pub(crate) counters: CachePadded<WorkerCounters>,
-    /// The jobs of the worker's FIFO spawns (`spawn_fifo`), oldest first;
-    /// each one pushed with a job on the worker's deque that runs the
-    /// oldest of them, whoever runs that (worker/fifo.rs).
-    pub(crate) fifo: GlobalQueue<JobRef>,
+    /// The jobs of the worker's detached FIFO spawns (`spawn_fifo`), each
+    /// pushed with a stand-in on the worker's deque (worker/fifo.rs).
+    pub(crate) fifo: FifoQueue<JobRef>,
     /// Jobs for this worker only (`broadcast`): nobody steals them.
     pub(crate) broadcasts: GlobalQueue<JobRef>,
 }
 
 impl WorkerSlot {
-    fn new(stealer: StealQueue<JobRef>) -> WorkerSlot {
+    /// The slot of worker `index`, whose deque `stealer` steals from.
+    fn new(index: usize, stealer: StealQueue<JobRef>) -> WorkerSlot {
         WorkerSlot {
             stealer,
             publish_request: CachePadded::new(PublishRequest::new()),
             counters: CachePadded::new(WorkerCounters::default()),
-            fifo: GlobalQueue::new(),
+            fifo: FifoQueue::new(index),
             broadcasts: GlobalQueue::new(),
         }
     }
@@ -130,7 +130,11 @@ impl Registry {
     pub(crate) fn new(config: &mut PoolConfig, stealers: Vec<StealQueue<JobRef>>) -> Arc<Registry> {
         let num_threads = stealers.len();
         let spare_capacity = config.max_spare_workers;
-        let slots = stealers.into_iter().map(WorkerSlot::new).collect();
+        let slots = stealers
+            .into_iter()
+            .enumerate()
+            .map(|(index, stealer)| WorkerSlot::new(index, stealer))
+            .collect();
         let cores = CorePlan::new(config.pin_workers, num_threads);
         let spares = Spares::new(
             spare_capacity,
@@ -189,6 +193,12 @@ impl Registry {
     #[inline]
     pub(crate) fn slots(&self) -> &GrowTable<WorkerSlot> {
         &self.slots
+    }
+
+    /// How many workers the pool can have at once, spares included: every
+    /// worker index is below it.
+    pub(crate) fn max_workers(&self) -> usize {
+        self.slots.capacity()
     }
 
     #[inline]
@@ -321,7 +331,7 @@ impl Registry {
             None => {
                 let deque = LocalQueue::new();
                 let index = self.sleep.add_worker()?;
-                let added = self.slots.push(WorkerSlot::new(deque.stealer()));
+                let added = self.slots.push(WorkerSlot::new(index, deque.stealer()));
                 debug_assert_eq!(added.ok(), Some(index), "the sleep state and slots agree");
                 (index, deque)
             }

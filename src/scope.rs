@@ -7,7 +7,7 @@ use crate::registry::Registry;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::unwind::{self, Payload};
-use crate::worker::{self, WorkerThread};
+use crate::worker::{self, ScopeQueues, WorkerThread};
 use crate::{global, install};
 use std::marker::PhantomData;
 use std::ptr;
@@ -44,11 +44,12 @@ impl<'scope> ScopePtr<'scope> {
 
 /// Where a scope task is queued.
 #[derive(Clone, Copy)]
-enum Target {
+enum Target<'a> {
     /// The spawning worker's deque (newest first), or the injector.
     Lifo,
-    /// The spawning worker's FIFO queue (in spawn order), or the injector.
-    Fifo,
+    /// The spawning worker's queue among the scope's FIFO queues (in spawn
+    /// order), or the injector.
+    Fifo(&'a ScopeQueues),
     /// Worker `index` of the scope's pool, and nobody else.
     Worker(usize),
 }
@@ -112,7 +113,7 @@ impl<'scope> Scope<'scope> {
 
     /// Queues `task` as one of the scope's tasks: counted, its panic
     /// recorded, the count given back once it is done.
-    fn spawn_task<TASK>(&self, target: Target, task: TASK)
+    fn spawn_task<TASK>(&self, target: Target<'_>, task: TASK)
     where
         TASK: FnOnce() + Send + 'scope,
     {
@@ -146,10 +147,14 @@ impl<'scope> Scope<'scope> {
             (Target::Worker(index), _) => self.registry.push_broadcast(index, job_ref),
             // Inside a region, newest first: FIFO order would need the
             // worker's FIFO queue, which a restricted wait does not take from.
-            (Target::Lifo | Target::Fifo, Some(worker)) if isolated => worker.push(job_ref),
-            (Target::Fifo, Some(worker)) => worker.push_fifo(job_ref),
+            (Target::Lifo | Target::Fifo(_), Some(worker)) if isolated => worker.push(job_ref),
+            // SAFETY: the scope's queues live as long as the scope, which
+            // waits for every job queued on them.
+            (Target::Fifo(queues), Some(worker)) => unsafe {
+                worker.push_fifo(queues.of(worker), job_ref)
+            },
             (Target::Lifo, Some(worker)) => worker.push(job_ref),
-            (Target::Lifo | Target::Fifo, None) => self.registry.inject(job_ref),
+            (Target::Lifo | Target::Fifo(_), None) => self.registry.inject(job_ref),
         }
     }
 
@@ -191,6 +196,8 @@ impl Drop for Scope<'_> {
 /// [`scope_fifo`].
 pub struct ScopeFifo<'scope> {
     base: Scope<'scope>,
+    /// The FIFO queues of the workers that spawn into this scope.
+    queues: ScopeQueues,
 }
 
 /// A `*const ScopeFifo` that may cross threads, as [`ScopePtr`].
@@ -230,9 +237,11 @@ impl<'scope> ScopeFifo<'scope> {
         BODY: FnOnce(&ScopeFifo<'scope>) + Send + 'scope,
     {
         let scope = ScopeFifoPtr(self);
-        // SAFETY: as in `Scope::spawn`.
-        self.base
-            .spawn_task(Target::Fifo, move || body(unsafe { scope.as_ref() }));
+        let task = move || {
+            // SAFETY: as in `Scope::spawn`.
+            body(unsafe { scope.as_ref() })
+        };
+        self.base.spawn_task(Target::Fifo(&self.queues), task);
     }
 
     /// Spawns `body` on every worker of the scope's pool, once each; see
@@ -273,7 +282,8 @@ impl<'scope> ScopeKind<'scope> for Scope<'scope> {
 
 impl<'scope> ScopeKind<'scope> for ScopeFifo<'scope> {
     fn new(base: Scope<'scope>) -> Self {
-        ScopeFifo { base }
+        let queues = ScopeQueues::new(base.registry.max_workers());
+        ScopeFifo { base, queues }
     }
     fn base(&self) -> &Scope<'scope> {
         &self.base

@@ -71,7 +71,7 @@ where
             worker.push(into_job(move || worker::in_isolation(runner)));
         }
         (Route::Local, Some(worker)) if order == Order::Fifo => {
-            worker.push_fifo(into_job(runner));
+            worker.push_detached_fifo(into_job(runner));
         }
         (Route::Local, Some(worker)) => worker.push(into_job(runner)),
         (Route::Inject { counted }, _) => {

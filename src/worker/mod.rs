@@ -10,6 +10,7 @@ mod restricted;
 mod spare;
 mod wait;
 
+pub(crate) use fifo::ScopeQueues;
 pub(crate) use lifecycle::{adopt_current_thread, main_loop, release_current_thread};
 pub(crate) use restricted::in_isolation;
 
@@ -294,8 +295,14 @@ impl WorkerThread {
 
 /// Takes the oldest job of `queue`, retrying lost races.
 fn take_from(queue: &GlobalQueue<JobRef>) -> Option<JobRef> {
+    take_from_queue(|| queue.steal())
+}
+
+/// Repeats `attempt` (taking an item from a shared queue) until it takes
+/// one or finds the queue empty.
+fn take_from_queue(mut attempt: impl FnMut() -> Steal<JobRef>) -> Option<JobRef> {
     loop {
-        match queue.steal() {
+        match attempt() {
             Steal::Success(job) => return Some(job),
             Steal::Empty => return None,
             Steal::Retry => hint::spin_loop(),

@@ -36,9 +36,10 @@
 //! pushed: a restricted wait there runs only the region's descendants.
 //! Under the stack-depth rule alone the running job's earlier waits may
 //! not have been restricted (they were shallower), so a deep wait may run
-//! a job they pushed onto the deque (a task they ran that spawned, or a
-//! FIFO job pulled in by a stand-in): a bounded amount of other work,
-//! whose own waits are deep and restricted in turn.
+//! a job they pushed onto the deque (a task they ran that spawned): a
+//! bounded amount of other work, whose own waits are deep and restricted
+//! in turn. A FIFO stand-in pushed since the mark runs, here, the newest
+//! job of its queue, never an older one (fifo.rs).
 //!
 //! A restricted wait never steals and never takes from the injector
 //! (`spawn_fifo` inside a region queues on the deque, as `spawn` does, so
