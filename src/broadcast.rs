@@ -73,20 +73,39 @@ where
     OP: Fn(BroadcastContext<'_>) -> R + Sync,
     R: Send,
 {
-    let results: Vec<Mutex<Option<R>>> = (0..registry.num_threads())
-        .map(|_| Mutex::new(None))
-        .collect();
+    let results = empty_results(registry.num_threads());
     in_place_on(registry, |scope: &Scope<'_>| {
         scope.spawn_broadcast(|_, ctx| {
             let index = ctx.index();
-            let value = op(ctx);
-            let previous = lock(&results[index]).replace(value);
-            assert!(
-                previous.is_none(),
-                "pilfer: a broadcast ran twice on worker {index}"
-            );
+            store_result(&results[index], index, op(ctx));
         });
     });
+    collect_results(results)
+}
+
+// The helpers below are kept out of line, so that the frames a broadcast
+// keeps on the stack while it waits (and runs the worker's own share)
+// stay small: a chain of broadcasts nests one such frame per level.
+
+/// One empty slot per worker.
+#[inline(never)]
+fn empty_results<R>(threads: usize) -> Vec<Mutex<Option<R>>> {
+    (0..threads).map(|_| Mutex::new(None)).collect()
+}
+
+/// Worker `index`'s share of a broadcast returned `value`.
+#[inline(never)]
+fn store_result<R>(slot: &Mutex<Option<R>>, index: usize, value: R) {
+    let previous = lock(slot).replace(value);
+    assert!(
+        previous.is_none(),
+        "pilfer: a broadcast ran twice on worker {index}"
+    );
+}
+
+/// The results of a finished broadcast, by worker.
+#[inline(never)]
+fn collect_results<R>(results: Vec<Mutex<Option<R>>>) -> Vec<R> {
     results
         .into_iter()
         .map(|slot| {

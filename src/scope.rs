@@ -1,7 +1,7 @@
 //! Scopes: tasks that may borrow from the caller's stack.
 
 use crate::context::BroadcastContext;
-use crate::job;
+use crate::job::{self, JobRef};
 use crate::latch::ScopeLatch;
 use crate::registry::Registry;
 use crate::sync::Arc;
@@ -93,6 +93,9 @@ impl<'scope> Scope<'scope> {
     /// });
     /// assert_eq!(runs.into_inner(), 3);
     /// ```
+    // Out of line, like the other parts of a scope's body that the scope's
+    // frame would otherwise have room for while it waits.
+    #[inline(never)]
     pub fn spawn_broadcast<BODY>(&self, body: BODY)
     where
         BODY: Fn(&Scope<'scope>, BroadcastContext<'_>) + Send + Sync + 'scope,
@@ -143,11 +146,22 @@ impl<'scope> Scope<'scope> {
             // SAFETY: as above.
             unsafe { job::detached_job(job) }
         };
+        self.queue(target, worker, job_ref);
+    }
+
+    /// Queues the job of one of the scope's tasks, spawned on `worker` (of
+    /// the scope's pool) or from outside it. Out of line: inlined into a
+    /// scope's body, it enlarged the frame that the scope keeps on the
+    /// stack while it waits.
+    #[inline(never)]
+    fn queue(&self, target: Target<'_>, worker: Option<&WorkerThread>, job_ref: JobRef) {
         match (target, worker) {
             (Target::Worker(index), _) => self.registry.push_broadcast(index, job_ref),
-            // Inside a region, newest first: FIFO order would need the
-            // worker's FIFO queue, which a restricted wait does not take from.
-            (Target::Lifo | Target::Fifo(_), Some(worker)) if isolated => worker.push(job_ref),
+            // Inside a region, newest first, as `spawn_fifo` queues there
+            // (isolate.rs).
+            (Target::Lifo | Target::Fifo(_), Some(worker)) if worker.is_isolated() => {
+                worker.push(job_ref)
+            }
             // SAFETY: the scope's queues live as long as the scope, which
             // waits for every job queued on them.
             (Target::Fifo(queues), Some(worker)) => unsafe {
@@ -246,6 +260,9 @@ impl<'scope> ScopeFifo<'scope> {
 
     /// Spawns `body` on every worker of the scope's pool, once each; see
     /// [`Scope::spawn_broadcast`].
+    // Out of line, like the other parts of a scope's body that the scope's
+    // frame would otherwise have room for while it waits.
+    #[inline(never)]
     pub fn spawn_broadcast<BODY>(&self, body: BODY)
     where
         BODY: Fn(&ScopeFifo<'scope>, BroadcastContext<'_>) + Send + Sync + 'scope,
@@ -297,6 +314,24 @@ enum Owner<'a> {
     Thread,
 }
 
+/// A new scope on `registry`'s pool, waited for by `owner`. Made out of
+/// line, straight into the caller's frame, which keeps no temporaries of
+/// it while the scope waits (a chain of scopes nests one such frame per
+/// level).
+#[inline(never)]
+fn new_scope<'scope, S: ScopeKind<'scope>>(registry: &Arc<Registry>, owner: &Owner<'_>) -> S {
+    let latch = match owner {
+        Owner::Worker(worker) => ScopeLatch::for_worker(&worker.registry().sleep, worker.index()),
+        Owner::Thread => ScopeLatch::for_current_thread(),
+    };
+    S::new(Scope {
+        latch,
+        registry: Arc::clone(registry),
+        panic: AtomicPtr::new(ptr::null_mut()),
+        _marker: PhantomData,
+    })
+}
+
 /// Runs `op` in a new scope whose tasks go to `registry`'s pool, with the
 /// body on the calling thread (`owner`), and waits for all its tasks.
 fn run_scope<'scope, S, OP, R>(registry: &Arc<Registry>, owner: Owner<'_>, op: OP) -> R
@@ -304,16 +339,7 @@ where
     S: ScopeKind<'scope>,
     OP: FnOnce(&S) -> R,
 {
-    let latch = match owner {
-        Owner::Worker(worker) => ScopeLatch::for_worker(&worker.registry().sleep, worker.index()),
-        Owner::Thread => ScopeLatch::for_current_thread(),
-    };
-    let scope = S::new(Scope {
-        latch,
-        registry: Arc::clone(registry),
-        panic: AtomicPtr::new(ptr::null_mut()),
-        _marker: PhantomData,
-    });
+    let scope = new_scope::<S>(registry, &owner);
     let result = match unwind::halt_unwinding(|| op(&scope)) {
         Ok(value) => Some(value),
         Err(payload) => {

@@ -118,7 +118,10 @@ pub(crate) struct LazyTable<T> {
 }
 
 impl<T> LazyTable<T> {
-    /// A table for indices below `capacity`, with no entry yet.
+    /// A table for indices below `capacity`, with no entry yet. (Out of
+    /// line: it is made in a FIFO scope's frame, which stays on the stack
+    /// while the scope waits.)
+    #[inline(never)]
     pub(crate) fn new(capacity: usize) -> LazyTable<T> {
         LazyTable {
             chunks: (0..capacity.div_ceil(CHUNK))
@@ -181,6 +184,8 @@ fn install<T>(slot: &AtomicPtr<T>, value: Box<T>) -> *mut T {
 }
 
 impl<T> Drop for LazyTable<T> {
+    // Out of line, as `new`.
+    #[inline(never)]
     fn drop(&mut self) {
         for chunk in self.chunks.iter() {
             let entries = chunk.load(Ordering::Relaxed);

@@ -224,17 +224,14 @@ fn mask_of_a_spare_while_all_workers_block(
     n: usize,
 ) -> (usize, Vec<usize>) {
     let barrier = Arc::new(std::sync::Barrier::new(n + 1));
-    let entered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for _ in 0..n {
-        let (barrier, entered) = (Arc::clone(&barrier), Arc::clone(&entered));
-        pool.spawn(move || {
-            entered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            pilfer::block_in_place(|| barrier.wait());
-        });
-    }
-    common::wait_for("every worker blocked", || {
-        entered.load(std::sync::atomic::Ordering::SeqCst) == n
+    // One share per worker: every worker blocks, whichever threads the OS
+    // runs first (plain spawns could pile on one worker, or on a spare,
+    // and leave a worker free to take the last party).
+    let blocking = Arc::clone(&barrier);
+    pool.spawn_broadcast(move |_| {
+        pilfer::block_in_place(|| blocking.wait());
     });
+    common::wait_for("every worker blocked", || pool.metrics().blocked_now() == n);
     let (sent, seen) = mpsc::channel();
     pool.spawn(move || {
         let index = pilfer::current_thread_index().expect("on a spare");
@@ -283,26 +280,21 @@ fn a_spare_leaves_the_core_as_soon_as_its_worker_is_back() {
     let n = allowed.len();
     let (pool, _) = pool_recording_masks(n, true);
     assert_eq!(pool.metrics().pinned_workers(), n);
-    let (release, entered, back) = (
+    let (release, back) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicUsize::new(0)),
-        Arc::new(AtomicUsize::new(0)),
     );
-    for _ in 0..n {
-        let (release, entered, back) = (release.clone(), entered.clone(), back.clone());
-        pool.spawn(move || {
-            entered.fetch_add(1, Ordering::SeqCst);
-            pilfer::block_in_place(|| {
-                while !release.load(Ordering::SeqCst) {
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
-            });
-            back.fetch_add(1, Ordering::SeqCst);
+    // One share per worker, as above.
+    let (blocking, returned) = (release.clone(), back.clone());
+    pool.spawn_broadcast(move |_| {
+        pilfer::block_in_place(|| {
+            while !blocking.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         });
-    }
-    common::wait_for("every worker blocked", || {
-        entered.load(Ordering::SeqCst) == n
+        returned.fetch_add(1, Ordering::SeqCst);
     });
+    common::wait_for("every worker blocked", || pool.metrics().blocked_now() == n);
     let (sent, seen) = mpsc::channel();
     pool.spawn(move || {
         let seated = allowed_cores();

@@ -181,6 +181,10 @@ enum Owner {
 impl ScopeLatch {
     /// A latch with a count of one, waited on by worker `index` of the pool
     /// whose sleep state is `sleep`.
+    // Out of line (so is `for_current_thread`): a scope's frame stays on
+    // the stack while it waits, and these constructors' temporaries
+    // enlarged it.
+    #[inline(never)]
     pub(crate) fn for_worker(sleep: &Arc<Sleep>, index: usize) -> Self {
         ScopeLatch::new(Owner::Worker {
             sleep: Arc::clone(sleep),
@@ -190,6 +194,7 @@ impl ScopeLatch {
 
     /// A latch with a count of one, waited on by the calling thread, which
     /// is outside every pool ([`ScopeLatch::wait_blocking`]).
+    #[inline(never)]
     pub(crate) fn for_current_thread() -> Self {
         ScopeLatch::new(Owner::Thread(thread::current()))
     }

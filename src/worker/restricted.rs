@@ -46,9 +46,14 @@
 //! that its jobs stay within reach). The one exception is a job broadcast
 //! to its worker: no other thread may run that share, and the broadcast,
 //! which may be the region's own or one that a worker waiting on this
-//! region made, cannot complete without it. The share runs as a region of
-//! its own, and what it leaves on the deque goes to the injector, so its
-//! tasks do not become the wait's. When it finds nothing it may run, a
+//! region made, cannot complete without it. Inside an isolated region the
+//! share runs as a region of its own, and what it leaves on the deque goes
+//! to the injector, so its tasks do not become the region's. Under the
+//! stack-depth rule alone it simply runs, as a job of its own (its waits
+//! are as deep, so restricted to its work); what it leaves is a bounded
+//! amount of other work, as above, and running it without a region of its
+//! own keeps the frames of a chain of broadcasts as small past the budget
+//! as before it. When it finds nothing it may run, a
 //! restricted wait spins briefly, then *blocks*: the pool is told, a spare
 //! worker takes over this worker's duty (spares/, `spare.rs`), and the
 //! worker parks until its latch is set or a broadcast reaches it. So
@@ -116,22 +121,29 @@ impl WorkerThread {
     /// one of its own since the mark, or a share of a broadcast (which no
     /// other thread may run, and without which the broadcast never
     /// completes). Returns whether there was one.
+    #[inline]
     fn run_restricted_work(&self, restriction: Restriction) -> bool {
         if let Some(job) = self.take_job_since(restriction.mark) {
             self.execute(job);
             true
         } else if let Some(share) = self.take_broadcast() {
-            self.run_broadcast_share(share);
+            if self.is_isolated() {
+                self.run_broadcast_share(share);
+            } else {
+                self.execute(share);
+            }
             true
         } else {
             false
         }
     }
 
-    /// Runs a broadcast share inside a restricted wait, as a region of its
-    /// own: it is not the waiting code's work, so what it leaves on the
+    /// Runs a broadcast share inside an isolated wait, as a region of its
+    /// own: it is not the region's work, so what it leaves on the
     /// deque (tasks it spawned and nobody took yet) must not become the
     /// wait's. Those go to the injector, for any worker.
+    #[cold]
+    #[inline(never)]
     fn run_broadcast_share(&self, share: JobRef) {
         // The frames of the waiting code go on the deque before the mark
         // (as `isolated` would put them there after it): they are the
@@ -182,17 +194,25 @@ impl WorkerThread {
                 continue;
             }
             if !back_off(round) {
-                // Nothing here this worker may run: block until the latch
-                // is set, with a spare on duty meanwhile. Only this thread
-                // pushes onto its deque, so nothing it may run can appear.
-                self.blocking(|| {
-                    Sleep::block(&self.registry.sleep, self.index, latch, || {
-                        !self.slot().broadcasts.is_empty()
-                    })
-                });
+                self.block_until(latch);
             }
             round += 1;
         }
+    }
+
+    /// A restricted wait has nothing here it may run: blocks until `latch`
+    /// is set (or a broadcast share arrives), with a spare on duty
+    /// meanwhile. Only this thread pushes onto its deque, so nothing it may
+    /// run can appear there. Out of line: the waits of a deep chain keep
+    /// their frames small.
+    #[cold]
+    #[inline(never)]
+    fn block_until<L: Latch>(&self, latch: &L) {
+        self.blocking(|| {
+            Sleep::block(&self.registry.sleep, self.index, latch, || {
+                !self.slot().broadcasts.is_empty()
+            })
+        });
     }
 
     /// Runs `f` in an isolated region on this worker (`isolate`).
