@@ -218,6 +218,20 @@ impl<S> ThreadPoolBuilder<S> {
     }
 
     /// Names worker `i` with `name(i)`. Default: `pilfer-{i}`.
+    ///
+    /// [`build`](ThreadPoolBuilder::build) (or
+    /// [`build_global`](ThreadPoolBuilder::build_global)) calls `name` for
+    /// every worker, in order, before it starts any thread. A name with a
+    /// NUL byte fails the build ([`BuildError::InvalidThreadName`]). If
+    /// `name` panics, `build` panics with that same payload, before any
+    /// thread has started or any handler has run; nothing is left behind
+    /// (for `build_global`: no global pool, so it may be called again).
+    ///
+    /// Spare workers (see
+    /// [`max_spare_workers`](ThreadPoolBuilder::max_spare_workers)) are
+    /// named by the same closure as they start, with indices from
+    /// `num_threads` on; there a panic, or a NUL byte, gives that spare the
+    /// default name `pilfer-{i}` instead.
     pub fn thread_name<F>(mut self, name: F) -> Self
     where
         F: FnMut(usize) -> String + Send + 'static,
