@@ -58,7 +58,8 @@ pub(crate) struct Registry {
     /// The bound on pending tasks from outside, if any (bound/).
     bound: Option<Bound>,
     full_policy: FullPolicy,
-    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+    /// The handles of the threads the pool started (workers, spares).
+    threads: ThreadHandles,
     /// Where the workers run; holds their cores until the last worker
     /// exits.
     cores: CorePlan,
@@ -161,7 +162,7 @@ impl Registry {
             detached_panics: AtomicU64::new(0),
             bound: config.max_pending.map(Bound::new),
             full_policy: config.when_full,
-            threads: Mutex::new(Vec::new()),
+            threads: ThreadHandles::default(),
             cores,
             spares,
             spare_start: Mutex::new(SpareStart {
@@ -180,7 +181,7 @@ impl Registry {
 
     /// Keeps the started workers' handles, to join them at shutdown.
     pub(crate) fn set_threads(&self, handles: Vec<thread::JoinHandle<()>>) {
-        *lock(&self.threads) = handles;
+        *lock(&self.threads.0) = handles;
     }
 
     /// The pool's workers (spares not included).
@@ -385,21 +386,30 @@ impl Registry {
         }
     }
 
-    /// Keeps the handle of a spare thread, to join it at shutdown; drops
+    /// Keeps the handle of a spare thread, to join it at shutdown; joins
     /// those of threads that have finished (spares that exited for lack of
     /// work), so that handles do not pile up.
     pub(crate) fn keep_thread(&self, handle: thread::JoinHandle<()>) {
-        let mut threads = lock(&self.threads);
-        // (loom's handles cannot tell; its models start few threads.)
-        #[cfg(not(loom))]
-        threads.retain(|handle| !handle.is_finished());
-        threads.push(handle);
-    }
-
-    /// Shutdown stopped waiting (`shutdown_timeout`): the workers finish on
-    /// their own, detached.
-    pub(crate) fn detach_threads(&self) {
-        drop(std::mem::take(&mut *lock(&self.threads)));
+        let finished = {
+            let mut threads = lock(&self.threads.0);
+            // (loom's and shuttle's handles cannot tell; their models start
+            // few threads.)
+            #[cfg(not(any(loom, shuttle)))]
+            let finished = {
+                let (finished, running) = std::mem::take(&mut *threads)
+                    .into_iter()
+                    .partition(|handle| handle.is_finished());
+                *threads = running;
+                finished
+            };
+            #[cfg(any(loom, shuttle))]
+            let finished = Vec::new();
+            threads.push(handle);
+            finished
+        };
+        // Not under the lock: a finished thread may still be running its
+        // thread-local destructors.
+        join_all(finished);
     }
 
     /// A worker is leaving its thread's main function: the last one gives
@@ -449,17 +459,8 @@ impl Registry {
     /// Also waits for the workers started by a spawn handler, of which it
     /// has no handles.
     pub(crate) fn join_threads(&self) {
-        let handles = std::mem::take(&mut *lock(&self.threads));
-        let me = thread::current().id();
-        let mut joined_all = true;
-        for handle in handles {
-            if handle.thread().id() == me {
-                joined_all = false;
-            } else {
-                let _ = handle.join();
-            }
-        }
-        if joined_all {
+        let handles = std::mem::take(&mut *lock(&self.threads.0));
+        if join_all(handles) {
             self.wait_for_exits(None);
         }
     }
@@ -507,5 +508,127 @@ impl Registry {
             self.spares.started_count(),
             self.spares.blocked_now(),
         )
+    }
+}
+
+/// The handles of a pool's threads, and the rule for letting go of them:
+/// **a handle is joined, never dropped, unless it is the calling thread's
+/// own.**
+///
+/// Dropping a `JoinHandle` detaches its thread (`pthread_detach`), and
+/// glibc (2.36 at least) marks the thread detached and then reads its
+/// descriptor again, which sits at the top of the thread's stack. A thread
+/// that is exiting at that moment sees itself detached and frees its stack;
+/// a large one (above glibc's stack cache, 40 MiB) is unmapped at once, and
+/// the detaching thread's second read faults. That was the torture test's
+/// SIGSEGV (RELIABILITY.md): a worker dropping the last reference to its
+/// pool dropped the handle of another worker that was exiting. Joining
+/// never races with the exit, and every handle let go of here belongs to a
+/// thread that has left pilfer's code or is about to (the pool is gone, or
+/// the thread's closure returned), so a join waits only for its teardown.
+/// Detaching the calling thread is safe: it is not exiting.
+#[derive(Default)]
+struct ThreadHandles(Mutex<Vec<thread::JoinHandle<()>>>);
+
+impl Drop for ThreadHandles {
+    fn drop(&mut self) {
+        let handles = std::mem::take(&mut *lock(&self.0));
+        join_all(handles);
+    }
+}
+
+/// Joins every thread of `handles` but the calling one (whose handle is
+/// dropped: see [`ThreadHandles`]); returns whether it joined them all.
+fn join_all(handles: Vec<thread::JoinHandle<()>>) -> bool {
+    let me = thread::current().id();
+    let mut joined_all = true;
+    for handle in handles {
+        if handle.thread().id() == me {
+            joined_all = false;
+        } else {
+            // A worker never unwinds out of its thread (its panics are
+            // contained), so the result says nothing.
+            let _ = handle.join();
+        }
+    }
+    joined_all
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::ThreadHandles;
+    use crate::sync::lock;
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::thread;
+    use std::time::Duration;
+
+    /// A thread-local whose destructor runs as its thread exits (after the
+    /// thread's closure returned): it reports, waits to be released, then
+    /// marks the teardown finished.
+    struct SlowTeardown {
+        started: mpsc::Sender<()>,
+        release: mpsc::Receiver<()>,
+        finished: Arc<AtomicBool>,
+    }
+
+    impl Drop for SlowTeardown {
+        fn drop(&mut self) {
+            self.started.send(()).unwrap();
+            self.release.recv().unwrap();
+            self.finished.store(true, Ordering::SeqCst);
+        }
+    }
+
+    thread_local!(static TEARDOWN: RefCell<Option<SlowTeardown>> = const { RefCell::new(None) });
+
+    #[test]
+    fn letting_go_of_an_exiting_threads_handle_waits_for_its_exit() {
+        let (started, teardown_started) = mpsc::channel();
+        let (release, released) = mpsc::channel();
+        let finished = Arc::new(AtomicBool::new(false));
+        let teardown = SlowTeardown {
+            started,
+            release: released,
+            finished: Arc::clone(&finished),
+        };
+        let exiting =
+            thread::spawn(move || TEARDOWN.with(|slot| *slot.borrow_mut() = Some(teardown)));
+        let handles = ThreadHandles::default();
+        lock(&handles.0).push(exiting);
+        // The thread's closure has returned: it is exiting now.
+        teardown_started.recv().unwrap();
+        let (report, reported) = mpsc::channel();
+        thread::spawn(move || {
+            drop(handles);
+            report.send(finished.load(Ordering::SeqCst)).unwrap();
+        });
+        // A drop that detached the exiting thread (the glibc race:
+        // `ThreadHandles`) would report at once, with the teardown still
+        // going on; give it the chance, then let the teardown end. A drop
+        // that joins reports only after it, whatever the timing.
+        let early = reported.recv_timeout(Duration::from_millis(100)).ok();
+        release.send(()).unwrap();
+        let teardown_finished = early.unwrap_or_else(|| reported.recv().unwrap());
+        assert!(
+            teardown_finished,
+            "the handle of an exiting thread was dropped (detached), not joined"
+        );
+    }
+
+    #[test]
+    fn the_calling_threads_own_handle_is_let_go_without_a_join() {
+        let (handle_in, handle_out) = mpsc::channel::<thread::JoinHandle<()>>();
+        let (done, is_done) = mpsc::channel();
+        let me = thread::spawn(move || {
+            let handles = ThreadHandles::default();
+            lock(&handles.0).push(handle_out.recv().unwrap());
+            // Its own handle: a join would never return.
+            drop(handles);
+            done.send(()).unwrap();
+        });
+        handle_in.send(me).unwrap();
+        is_done.recv().unwrap();
     }
 }

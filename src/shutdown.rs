@@ -78,10 +78,11 @@ impl ThreadPool {
         let exited = Instant::now()
             .checked_add(timeout)
             .is_none_or(|deadline| registry.wait_for_exits(Some(deadline)));
+        // Otherwise the handles stay with the registry, whose last owner
+        // (the last worker to exit) joins them (registry.rs,
+        // `ThreadHandles`).
         if exited {
             registry.join_threads();
-        } else {
-            registry.detach_threads();
         }
         exited
     }
