@@ -28,9 +28,9 @@ pub(crate) use core_affinity::CoreId;
 
 /// The cores the process may run on, as first read (empty if unknown).
 pub(crate) fn allowed_cores() -> Vec<CoreId> {
-    if cfg!(any(loom, miri)) {
-        // Loom's threads are not OS threads, and Miri does not emulate
-        // `sched_setaffinity`: nothing to pin.
+    if cfg!(any(loom, shuttle, miri)) {
+        // Loom's and shuttle's threads are not OS threads, and Miri does
+        // not emulate `sched_setaffinity`: nothing to pin.
         return Vec::new();
     }
     static ALLOWED: OnceLock<Vec<CoreId>> = OnceLock::new();
@@ -169,10 +169,10 @@ fn spread_current_thread(cores: &[CoreId]) {
 pub(crate) struct OsThread(#[cfg(target_os = "linux")] libc::pid_t);
 
 /// The calling thread, if threads can be moved from outside here (Linux;
-/// not under loom or Miri, whose threads are not the OS's to move).
+/// not under loom, shuttle or Miri, whose threads are not the OS's to move).
 pub(crate) fn current_os_thread() -> Option<OsThread> {
     #[cfg(target_os = "linux")]
-    if !cfg!(any(loom, miri)) {
+    if !cfg!(any(loom, shuttle, miri)) {
         // SAFETY: `gettid` has no preconditions.
         return Some(OsThread(unsafe { libc::gettid() }));
     }

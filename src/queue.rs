@@ -16,10 +16,11 @@
 //! Normally these wrap crossbeam-deque's Chase-Lev deque ("Dynamic Circular
 //! Work-Stealing Deque", Chase and Lev, SPAA 2005; its weak-memory version,
 //! Lê et al., PPoPP 2013) and its lock-free injector. crossbeam uses std
-//! atomics that loom cannot see, so under `--cfg loom` each queue is a
-//! `Mutex<VecDeque>` with the same interface: the models check the
-//! scheduler's protocols *around* the queues, taking the queues' own
-//! linearizability from crossbeam's tests.
+//! atomics that loom and shuttle cannot see, so under `--cfg loom` or
+//! `--cfg shuttle` each queue is a `Mutex<VecDeque>` (the facade's mutex)
+//! with the same interface: the models check the scheduler's protocols
+//! *around* the queues, taking the queues' own linearizability from
+//! crossbeam's tests.
 
 /// The result of one attempt to take work from a shared queue.
 pub(crate) enum Steal<T> {
@@ -28,12 +29,12 @@ pub(crate) enum Steal<T> {
     /// Took one item.
     Success(T),
     /// Lost a race with another taker; trying again may succeed. (The
-    /// loom stand-ins are locked, so they never lose one.)
-    #[cfg_attr(loom, allow(dead_code))]
+    /// loom and shuttle stand-ins are locked, so they never lose one.)
+    #[cfg_attr(any(loom, shuttle), allow(dead_code))]
     Retry,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 mod imp {
     use super::Steal;
     use crossbeam_deque as deque;
@@ -115,16 +116,18 @@ mod imp {
     }
 }
 
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 mod imp {
     use super::Steal;
     use crate::sync::{Arc, Mutex, lock};
     use std::collections::VecDeque;
     use std::marker::PhantomData;
 
-    /// Loom stand-ins move at most this many items per injector batch,
-    /// enough to exercise batching without growing the state space.
-    const BATCH: usize = 2;
+    /// The stand-ins move at most this many items per injector batch:
+    /// under loom, enough to exercise batching without growing the state
+    /// space; under shuttle, which samples schedules rather than
+    /// enumerating them, crossbeam's own bound on a batch.
+    const BATCH: usize = if cfg!(loom) { 2 } else { 32 };
 
     pub(crate) struct LocalQueue<T> {
         items: Arc<Mutex<VecDeque<T>>>,

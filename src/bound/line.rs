@@ -13,8 +13,8 @@ use std::time::Instant;
 
 /// Rounds of exponential busy-waiting (2^0 .. 2^(n-1) spin hints, a few
 /// microseconds in all) before a producer queues up and sleeps. None under
-/// loom, where spinning only multiplies the interleavings.
-const SPIN_ROUNDS: u32 = if cfg!(loom) { 0 } else { 6 };
+/// loom or shuttle, where spinning only multiplies the interleavings.
+const SPIN_ROUNDS: u32 = if cfg!(any(loom, shuttle)) { 0 } else { 6 };
 
 /// The bound: a count of pending tasks and a queue of waiting producers.
 pub(crate) struct Bound {

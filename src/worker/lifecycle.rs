@@ -134,12 +134,12 @@ struct Adopted {
     worker: Box<WorkerThread>,
 }
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 std::thread_local! {
     static ADOPTED: std::cell::RefCell<Vec<Adopted>> = const { std::cell::RefCell::new(Vec::new()) };
 }
-#[cfg(loom)]
-loom::thread_local! {
+#[cfg(any(loom, shuttle))]
+crate::sync::model_thread_local! {
     static ADOPTED: std::cell::RefCell<Vec<Adopted>> = std::cell::RefCell::new(Vec::new());
 }
 

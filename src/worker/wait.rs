@@ -13,14 +13,15 @@ use std::time::Instant;
 /// How long an idle worker spins before it sleeps: rounds of exponential
 /// busy-waiting, then rounds of `yield_now`, each round followed by one more
 /// look for work. About 20-60 µs in all on current machines.
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 pub(super) const SPIN_ROUNDS: u32 = 7;
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 pub(super) const YIELD_ROUNDS: u32 = 16;
-// Under loom, sleep at once: spinning only multiplies the interleavings.
-#[cfg(loom)]
+// Under loom (and shuttle), sleep at once: spinning only multiplies the
+// interleavings.
+#[cfg(any(loom, shuttle))]
 pub(super) const SPIN_ROUNDS: u32 = 0;
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 pub(super) const YIELD_ROUNDS: u32 = 0;
 
 /// One round of an idle wait's back-off: spins (exponentially longer each
@@ -67,10 +68,19 @@ impl WorkerThread {
             return self.wait_restricted(latch, restriction);
         }
         while !latch.probe() {
-            if let Some(job) = self.find_work_fairly().or_else(|| self.search(latch)) {
+            if let Some(job) = self.next_job(latch) {
                 self.execute(job);
             }
         }
+    }
+
+    /// The next job for a wait that is not restricted, searching (and
+    /// sleeping) when there is none; `None` once `latch` is met. Out of
+    /// line: its temporaries stay off the frame of the wait, which every
+    /// level of a chain of waits (scopes inside scopes) keeps on the stack.
+    #[inline(never)]
+    fn next_job<L: Latch>(&self, latch: &L) -> Option<JobRef> {
+        self.find_work_fairly().or_else(|| self.search(latch))
     }
 
     /// Searches for work until it finds some (`Some`) or `latch` is met
