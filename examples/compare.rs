@@ -24,6 +24,8 @@ mod workloads;
 mod chart;
 #[path = "compare/cli.rs"]
 mod cli;
+#[path = "compare/par_iter.rs"]
+mod par_iter;
 #[path = "compare/runner.rs"]
 mod runner;
 #[path = "compare/table.rs"]
@@ -207,8 +209,13 @@ fn steps(id: WorkloadId, threads: usize, rounds: usize) -> usize {
         // Two captures: one word, and four.
         WorkloadId::Spawn => 2 * 2 * pools,
         WorkloadId::Wake | WorkloadId::Idle => 2 * pools,
+        // Serial, pilfer and rayon, for each of the program's workloads.
+        WorkloadId::Iter => 3 * pools * ITER_WORKLOADS,
     }
 }
+
+/// How many workloads `benches/par_iter` has (for the progress line only).
+const ITER_WORKLOADS: usize = 13;
 
 fn run(id: WorkloadId, sizes: &Sizes, options: &Options, r: &mut Runner) -> Vec<Table> {
     let threads = &options.threads[..];
@@ -333,6 +340,7 @@ fn run(id: WorkloadId, sizes: &Sizes, options: &Options, r: &mut Runner) -> Vec<
             let mut idle = IdleCpu::new(workloads::IDLE_BURST_FIB, workloads::IDLE_SLEEP);
             vec![pilfer_and_rayon(r, table, threads, &mut idle)]
         }
+        WorkloadId::Iter => iter(r, threads, options.quick),
         WorkloadId::Raw => {
             let tasks = sizes.raw_tasks;
             let mut raw = SpawnRaw::new(tasks);
@@ -342,6 +350,57 @@ fn run(id: WorkloadId, sizes: &Sizes, options: &Options, r: &mut Runner) -> Vec<
             vec![pilfer_and_rayon(r, table, threads, &mut raw)]
         }
     }
+}
+
+/// rayon's parallel iterators: a table per workload of `benches/par_iter`,
+/// its rayon-core and pilfer builds and the serial code taking turns.
+fn iter(r: &mut Runner, threads: &[usize], quick: bool) -> Vec<Table> {
+    let listed = par_iter::build().and_then(|builds| {
+        let listed = par_iter::list(&builds.rayon)?;
+        Ok((builds, listed))
+    });
+    let (builds, listed) = match listed {
+        Ok(found) => found,
+        Err(error) => {
+            eprintln!("compare: no parallel-iterator workloads: {error}");
+            return Vec::new();
+        }
+    };
+    let median = format!(
+        "median of {} runs",
+        r.runs().div_ceil(r.rounds()) * r.rounds()
+    );
+    let mut tables = Vec::new();
+    for workload in &listed {
+        let key = workload.name.as_str();
+        let title = format!("{key}: {}", workload.what);
+        let table = Table::new(key, title, median.clone(), Unit::Millis)
+            .with_serial()
+            .with_pools(&[Pilfer::NAME, Rayon::NAME]);
+        let mut failed = None;
+        let table = sweep(r, table, threads, |r, n, count| {
+            let mut child = |binary: &std::path::Path, name: &str, serial: bool| {
+                r.external(&format!("{key} {name} t={n}"), || {
+                    par_iter::samples(binary, key, n, count, serial, quick).unwrap_or_else(
+                        |error| {
+                            failed.get_or_insert(error);
+                            Vec::new()
+                        },
+                    )
+                })
+            };
+            [
+                child(&builds.rayon, Serial::NAME, true),
+                child(&builds.pilfer, Pilfer::NAME, false),
+                child(&builds.rayon, Rayon::NAME, false),
+            ]
+        });
+        match failed {
+            Some(error) => eprintln!("compare: {key} not measured: {error}"),
+            None => tables.push(table),
+        }
+    }
+    tables
 }
 
 /// Fills `table`, a row per thread count, with the samples that `round`

@@ -32,6 +32,10 @@ use std::time::{Duration, Instant};
 const CHILD_LIMIT: Duration = Duration::from_secs(60);
 /// The deepest chain tried.
 const MAX_DEPTH: u64 = 1 << 22;
+/// The deepest chain of installs across pools tried: on pilfer, each level
+/// is a hand-over between threads, and past half a stack the chain goes on
+/// on spare workers, so it is limited by time rather than by the stack.
+const MAX_DEPTH_ACROSS: u64 = 1 << 17;
 /// The depth at which a chain's stack per level is measured.
 const MEASURE_DEPTH: u64 = 200;
 
@@ -447,7 +451,12 @@ fn max_depth(pool: Pool, form: &str) -> (u64, Option<String>) {
     let runs = |depth| matches!(child(pool, form, depth, false), Outcome::Ok(_));
     let (mut good, mut bad) = (0, None);
     let mut depth = 256;
-    while depth <= MAX_DEPTH {
+    let most = if form == "install_across" {
+        MAX_DEPTH_ACROSS
+    } else {
+        MAX_DEPTH
+    };
+    while depth <= most {
         if runs(depth) {
             good = depth;
             depth *= 2;

@@ -210,7 +210,9 @@ impl<S> ThreadPoolBuilder<S> {
 
     /// The number of worker threads. Zero is an error at `build`.
     ///
-    /// Default: the environment variable `PILFER_NUM_THREADS` if set, else
+    /// Default: the environment variable `PILFER_NUM_THREADS` if set (it
+    /// must then be a positive count), else rayon's `RAYON_NUM_THREADS` (or
+    /// its older `RAYON_RS_NUM_CPUS`) read as rayon reads it, else
     /// [`std::thread::available_parallelism`].
     pub fn num_threads(mut self, num_threads: usize) -> Self {
         self.options.num_threads = Some(num_threads);

@@ -14,6 +14,11 @@ use std::time::Duration;
 /// is not called.
 pub const NUM_THREADS_ENV: &str = "PILFER_NUM_THREADS";
 
+/// rayon's variable for the number of threads, read when
+/// [`NUM_THREADS_ENV`] is not set (as rayon reads it: `0` or a value that
+/// is not a count means the default).
+pub const RAYON_NUM_THREADS_ENV: &str = "RAYON_NUM_THREADS";
+
 /// A closure run on each worker as it starts or exits, with its index.
 pub(crate) type LifecycleHandler = Box<dyn Fn(usize) + Send + Sync>;
 /// A closure that receives the panics of detached tasks.
@@ -196,9 +201,24 @@ fn default_num_threads() -> Result<usize, BuildError> {
         Err(std::env::VarError::NotUnicode(value)) => Err(BuildError::InvalidEnvironment {
             value: value.to_string_lossy().into_owned(),
         }),
-        Err(std::env::VarError::NotPresent) => {
-            Ok(std::thread::available_parallelism().map_or(1, |n| n.get()))
-        }
+        Err(std::env::VarError::NotPresent) => Ok(rayon_num_threads()
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))),
+    }
+}
+
+/// The thread count rayon's variables ask for, read as rayon reads them, so
+/// that a program moved from rayon keeps the width it was given:
+/// `RAYON_NUM_THREADS`, then the older `RAYON_RS_NUM_CPUS`; a positive
+/// count is taken (lowered to the most a pool may have), `0` in the first
+/// means the default, and a value that is not a count is ignored.
+fn rayon_num_threads() -> Option<usize> {
+    let read = |name| std::env::var(name).ok()?.trim().parse::<usize>().ok();
+    match read(RAYON_NUM_THREADS_ENV) {
+        Some(0) => None,
+        Some(n) => Some(n.min(MAX_WORKERS)),
+        None => read("RAYON_RS_NUM_CPUS")
+            .filter(|&n| n > 0)
+            .map(|n| n.min(MAX_WORKERS)),
     }
 }
 

@@ -111,7 +111,7 @@ pub use blocking::block_in_place;
 pub use bound::{FullPolicy, TrySpawnError};
 pub use broadcast::{broadcast, spawn_broadcast};
 pub use builder::{CustomSpawn, DefaultSpawn, ThreadPoolBuilder, ThreadSpawn};
-pub use config::{BuildError, NUM_THREADS_ENV};
+pub use config::{BuildError, NUM_THREADS_ENV, RAYON_NUM_THREADS_ENV};
 
 /// rayon-core's name for [`BuildError`], so that code written against it
 /// compiles unchanged.

@@ -1,13 +1,26 @@
-//! `PILFER_NUM_THREADS`: the default thread count of a builder without
-//! `num_threads`, and of the lazily built global pool. The variable is
+//! `PILFER_NUM_THREADS`, then rayon's `RAYON_NUM_THREADS` and
+//! `RAYON_RS_NUM_CPUS`: the default thread count of a builder without
+//! `num_threads`, and of the lazily built global pool. The variables are
 //! process-wide, so this file is its own process and its tests take turns.
 
 mod common;
 
-use pilfer::{BuildError, NUM_THREADS_ENV, ThreadPool};
+use pilfer::{BuildError, NUM_THREADS_ENV, RAYON_NUM_THREADS_ENV, ThreadPool};
 use std::sync::{Mutex, MutexGuard};
 
 static ENV: Mutex<()> = Mutex::new(());
+
+/// rayon's older name for `RAYON_NUM_THREADS`.
+const RAYON_RS_NUM_CPUS: &str = "RAYON_RS_NUM_CPUS";
+
+/// The thread count a builder without `num_threads` gives now.
+fn default_count() -> usize {
+    ThreadPool::builder()
+        .pin_workers(false)
+        .build()
+        .unwrap()
+        .num_threads()
+}
 
 /// Holds the environment for one test, restoring "unset" afterwards.
 struct EnvGuard(#[allow(dead_code)] MutexGuard<'static, ()>);
@@ -19,14 +32,20 @@ impl EnvGuard {
     }
 
     fn set(&self, value: &str) {
+        self.set_var(NUM_THREADS_ENV, value);
+    }
+
+    fn set_var(&self, name: &str, value: &str) {
         // SAFETY: every test of this process that touches or reads the
         // environment holds `ENV`, and no other thread reads it meanwhile.
-        unsafe { std::env::set_var(NUM_THREADS_ENV, value) };
+        unsafe { std::env::set_var(name, value) };
     }
 
     fn unset(&self) {
-        // SAFETY: as in `set`.
-        unsafe { std::env::remove_var(NUM_THREADS_ENV) };
+        for name in [NUM_THREADS_ENV, RAYON_NUM_THREADS_ENV, RAYON_RS_NUM_CPUS] {
+            // SAFETY: as in `set_var`.
+            unsafe { std::env::remove_var(name) };
+        }
     }
 }
 
@@ -37,8 +56,31 @@ impl Drop for EnvGuard {
 }
 
 #[test]
-fn the_variable_has_the_documented_name() {
+fn the_variables_have_the_documented_names() {
     assert_eq!(NUM_THREADS_ENV, "PILFER_NUM_THREADS");
+    assert_eq!(RAYON_NUM_THREADS_ENV, "RAYON_NUM_THREADS");
+}
+
+#[test]
+fn rayon_variables_are_read_as_rayon_reads_them_after_pilfers() {
+    let env = EnvGuard::lock();
+    env.unset();
+    let cores = default_count();
+    env.set_var(RAYON_NUM_THREADS_ENV, "3");
+    assert_eq!(default_count(), 3);
+    // pilfer's own variable comes first.
+    env.set("2");
+    assert_eq!(default_count(), 2);
+    env.unset();
+    // rayon's 0 means the default; a value that is not a count is ignored,
+    // then the older variable is read.
+    env.set_var(RAYON_NUM_THREADS_ENV, "0");
+    env.set_var(RAYON_RS_NUM_CPUS, "4");
+    assert_eq!(default_count(), cores);
+    env.set_var(RAYON_NUM_THREADS_ENV, "lots");
+    assert_eq!(default_count(), 4);
+    env.set_var(RAYON_RS_NUM_CPUS, "-1");
+    assert_eq!(default_count(), cores);
 }
 
 #[test]

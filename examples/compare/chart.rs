@@ -1,7 +1,8 @@
 //! The chart, drawn with plotters as SVG: small multiples. One panel per
 //! workload that has a serial baseline, with its speed-up over the serial
-//! code against threads (a line per pool, and the ideal); then one panel of
-//! pilfer/rayon time ratios, a line per workload.
+//! code against threads (a line per pool, and the ideal); then panels of
+//! pilfer/rayon time ratios, a line per workload: one for the workloads of
+//! the pools' own API, one for rayon's parallel iterators (`iter-`).
 
 use crate::table::{Table, ratios};
 use plotters::coord::Shift;
@@ -47,9 +48,26 @@ struct Series {
     points: Vec<(f64, f64)>,
 }
 
+/// Which tables a panel of ratio lines shows.
+type Chooses = fn(&Table) -> bool;
+
+/// The groups of ratio lines, each a panel: which tables, and the caption.
+const RATIO_PANELS: [(Chooses, &str); 2] = [
+    (
+        |table| !is_iterator(table),
+        "pilfer / rayon time (below 1: pilfer faster)",
+    ),
+    (is_iterator, "parallel iterators: pilfer / rayon-core time"),
+];
+
+/// A table of `benches/par_iter`'s workloads.
+fn is_iterator(table: &Table) -> bool {
+    table.key.starts_with("iter-")
+}
+
 /// Whether `tables` give anything to draw.
 pub fn has_lines(tables: &[Table]) -> bool {
-    tables.iter().any(|table| table.has_serial) || ratio_lines(tables).next().is_some()
+    tables.iter().any(|table| table.has_serial) || ratio_lines(tables.iter()).next().is_some()
 }
 
 /// Writes the chart of `tables`, measured at `threads` (ascending, not
@@ -59,8 +77,15 @@ pub fn write(path: &Path, threads: &[usize], tables: &[Table]) -> Result<()> {
         fs::create_dir_all(dir)?;
     }
     let with_serial: Vec<&Table> = tables.iter().filter(|table| table.has_serial).collect();
-    let ratio_series: Vec<Series> = ratio_lines(tables).collect();
-    let panels = with_serial.len() as u32 + u32::from(!ratio_series.is_empty());
+    let ratio_panels: Vec<(Vec<Series>, &str)> = RATIO_PANELS
+        .iter()
+        .map(|&(chosen, caption)| {
+            let lines = ratio_lines(tables.iter().filter(|table| chosen(table)));
+            (lines.collect::<Vec<_>>(), caption)
+        })
+        .filter(|(series, _)| !series.is_empty())
+        .collect();
+    let panels = (with_serial.len() + ratio_panels.len()) as u32;
     let rows = panels.div_ceil(COLUMNS);
     let size = (PANEL.0 * COLUMNS.min(panels), PANEL.1 * rows);
     let root = SVGBackend::new(path, size).into_drawing_area();
@@ -69,9 +94,8 @@ pub fn write(path: &Path, threads: &[usize], tables: &[Table]) -> Result<()> {
     for (table, area) in with_serial.iter().zip(&areas) {
         speed_up_panel(area, threads, table)?;
     }
-    if !ratio_series.is_empty() {
-        let area = &areas[with_serial.len()];
-        ratio_panel(area, threads, &ratio_series)?;
+    for ((series, caption), area) in ratio_panels.iter().zip(&areas[with_serial.len()..]) {
+        ratio_panel(area, threads, series, caption)?;
     }
     root.present()?;
     Ok(())
@@ -115,11 +139,11 @@ fn ratio_panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     threads: &[usize],
     series: &[Series],
+    caption: &str,
 ) -> Result<()> {
     // Room above the lines for the legend's many entries.
     let top = highest(series).max(1.0) * 1.6;
-    let caption = "pilfer / rayon time (below 1: pilfer faster)".to_owned();
-    let mut chart = panel(area, threads, caption, top)?;
+    let mut chart = panel(area, threads, caption.to_owned(), top)?;
     let parity = threads.iter().map(|&n| (n as f64, 1.0));
     draw_dashed(&mut chart, "parity", parity)?;
     for line in series {
@@ -129,9 +153,10 @@ fn ratio_panel(
 }
 
 /// A line per run-time table whose first two pools are pilfer and rayon.
-fn ratio_lines(tables: &[Table]) -> impl Iterator<Item = Series> + '_ {
+fn ratio_lines<'a>(
+    tables: impl Iterator<Item = &'a Table> + 'a,
+) -> impl Iterator<Item = Series> + 'a {
     tables
-        .iter()
         .filter(|table| table.is_run_time && table.pools.starts_with(&["pilfer", "rayon"]))
         .zip(COLORS.iter().cycle())
         .map(|(table, &color)| Series {

@@ -10,7 +10,8 @@ usage: compare [--quick] [--threads 1,2,4] [--only fib,tree,...] [--runs N] [--r
   --threads LIST   thread counts to measure
                    (default: 1, 2, 4, ... up to the available cores, and their count)
   --only LIST      workloads to run, of: fib, tree, qsort, msort, matmul, queens,
-                   scope, spawn, wake, idle, raw
+                   scope, spawn, wake, idle, raw, iter (rayon's parallel
+                   iterators, the same program built on rayon-core and on pilfer)
   --runs N         timed runs per median (default 9; 3 with --quick)
   --rounds N       spread each pool's runs over N rounds, the pools taking
                    turns, each round on a fresh pool after one warm-up
@@ -38,10 +39,11 @@ pub enum WorkloadId {
     Wake,
     Idle,
     Raw,
+    Iter,
 }
 
 impl WorkloadId {
-    pub const ALL: [WorkloadId; 11] = [
+    pub const ALL: [WorkloadId; 12] = [
         WorkloadId::Fib,
         WorkloadId::Tree,
         WorkloadId::Qsort,
@@ -53,6 +55,7 @@ impl WorkloadId {
         WorkloadId::Wake,
         WorkloadId::Idle,
         WorkloadId::Raw,
+        WorkloadId::Iter,
     ];
 
     /// The short name used by `--only` and in the output.
@@ -69,6 +72,7 @@ impl WorkloadId {
             WorkloadId::Wake => "wake",
             WorkloadId::Idle => "idle",
             WorkloadId::Raw => "raw",
+            WorkloadId::Iter => "iter",
         }
     }
 }

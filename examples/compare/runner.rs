@@ -105,6 +105,18 @@ impl Runner {
         }
     }
 
+    /// Samples that `take` gets elsewhere (from a child process): counted
+    /// as a step of the progress line.
+    pub fn external(&mut self, label: &str, take: impl FnOnce() -> Vec<Duration>) -> Samples {
+        self.progress.step(label);
+        let mut times = take();
+        times.sort_unstable();
+        Samples {
+            times,
+            search_share: None,
+        }
+    }
+
     /// The median of `workload` on `pool` (a serial or OS-thread baseline).
     pub fn median_on<P>(
         &mut self,
