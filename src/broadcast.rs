@@ -6,7 +6,7 @@ use crate::global;
 use crate::job;
 use crate::registry::Registry;
 use crate::scope::{Scope, in_place_on};
-use crate::sync::{Arc, Mutex, lock};
+use crate::sync::{self, Arc, Mutex, lock};
 use crate::unwind;
 use crate::worker::{self, WorkerThread};
 
@@ -108,12 +108,7 @@ fn store_result<R>(slot: &Mutex<Option<R>>, index: usize, value: R) {
 fn collect_results<R>(results: Vec<Mutex<Option<R>>>) -> Vec<R> {
     results
         .into_iter()
-        .map(|slot| {
-            let value = slot
-                .into_inner()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            value.expect("pilfer: a worker missed a broadcast")
-        })
+        .map(|slot| sync::into_inner(slot).expect("pilfer: a worker missed a broadcast"))
         .collect()
 }
 

@@ -42,7 +42,7 @@ where
     // SAFETY: `job` stays in this frame until its latch is set (`wait`
     // below), and its `JobRef` is pushed once.
     registry.inject(unsafe { job.as_job_ref() });
-    job.latch.wait();
+    job.latch.wait_blocking();
     job.into_result()
 }
 

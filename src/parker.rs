@@ -8,7 +8,7 @@
 //! is only taken when a thread actually sleeps or is woken from sleep.
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{Condvar, Mutex, lock};
+use crate::sync::{self, Condvar, Mutex, lock};
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
@@ -55,10 +55,7 @@ impl Parker {
             return;
         }
         loop {
-            guard = self
-                .condvar
-                .wait(guard)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            guard = sync::wait(&self.condvar, guard);
             if self
                 .state
                 .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)

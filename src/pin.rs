@@ -91,15 +91,12 @@ impl CorePlan {
     /// Gives the pool's cores back (its workers have exited); once, however
     /// often it is called.
     pub(crate) fn release(&self) {
-        let mut released = self
-            .released
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut released = process::lock(&self.released);
         if std::mem::replace(&mut *released, true) {
             return;
         }
         if let Some(positions) = &self.pinned {
-            let mut held = HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut held = process::lock(&HELD);
             for &position in positions {
                 held[position] = false;
             }
@@ -116,7 +113,7 @@ impl Drop for CorePlan {
 /// Takes the first `workers` of `allowed` cores that no live pool holds, or
 /// none if fewer are free.
 fn hold_free_cores(allowed: usize, workers: usize) -> Option<Vec<usize>> {
-    let mut held = HELD.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut held = process::lock(&HELD);
     held.resize(allowed, false);
     let free: Vec<usize> = (0..allowed)
         .filter(|&position| !held[position])

@@ -160,7 +160,7 @@ pub(crate) struct OuterWindow {
 /// unwinds), which closes its level of the window.
 pub(crate) struct RecordedJoin<'a> {
     publication: &'a Publication,
-    /// The frame's index, for [`Publication::take_back`].
+    /// The frame's index, for [`Publication::pop_frame`].
     frame: usize,
 }
 
@@ -240,7 +240,7 @@ impl Publication {
     /// Removes `join`'s frame (the newest); `true` if it was never
     /// published, so that its job may be run right here.
     #[inline]
-    pub(crate) fn take_back(&self, join: &RecordedJoin<'_>) -> bool {
+    pub(crate) fn pop_frame(&self, join: &RecordedJoin<'_>) -> bool {
         self.frames.pop(join.frame)
     }
 

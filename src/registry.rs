@@ -15,7 +15,7 @@ use crate::sleep::Sleep;
 use crate::spares::Spares;
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::counter::AtomicU64;
-use crate::sync::{Arc, Condvar, Mutex, lock, thread};
+use crate::sync::{self, Arc, Condvar, Mutex, Waited, lock, thread};
 use crate::table::GrowTable;
 use crate::unwind::{self, Payload};
 use crossbeam_utils::CachePadded;
@@ -230,7 +230,10 @@ impl Registry {
         }
     }
 
-    /// Pushes a job from a thread outside this pool.
+    /// Pushes a job onto the injector, where any worker finds it: from a
+    /// thread outside this pool, or from one of its workers handing on work
+    /// that must not stay on its own deque (a waiting producer's job, the
+    /// leftovers of an isolated wait).
     #[inline]
     pub(crate) fn inject(&self, job: JobRef) {
         self.injector.push(job);
@@ -428,21 +431,9 @@ impl Registry {
     pub(crate) fn wait_for_exits(&self, deadline: Option<Instant>) -> bool {
         let mut exited = lock(&self.exited);
         while *exited < self.exit_target.load(Ordering::Relaxed) {
-            exited = match deadline {
-                None => self
-                    .exits
-                    .wait(exited)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return false;
-                    }
-                    self.exits
-                        .wait_timeout(exited, deadline - now)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
-                }
+            exited = match sync::wait_before(&self.exits, exited, deadline) {
+                Waited::Woken(exited) => exited,
+                Waited::Expired(_) => return false,
             };
         }
         true
@@ -540,6 +531,12 @@ impl Drop for ThreadHandles {
 /// Joins every thread of `handles` but the calling one (whose handle is
 /// dropped: see [`ThreadHandles`]); returns whether it joined them all.
 fn join_all(handles: Vec<thread::JoinHandle<()>>) -> bool {
+    // Nothing to join asks nothing of the thread: an adopted thread drops
+    // its pool's state (by then without handles) in a thread-local's
+    // destructor, where loom's `thread::current` is out of reach.
+    if handles.is_empty() {
+        return true;
+    }
     let me = thread::current().id();
     let mut joined_all = true;
     for handle in handles {

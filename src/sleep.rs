@@ -5,8 +5,9 @@
 //!
 //! A worker is *busy* (running a job), *searching* (awake, looking for work)
 //! or *asleep* (parked). One packed word, `counts`, holds the number of
-//! searching and of sleeping workers; the list of sleepers (and each
-//! worker's `Thread` handle) sits under a mutex that only the slow paths take.
+//! searching and of sleeping workers; the list of sleepers sits under a
+//! mutex that only the slow paths take, and each worker parks on a
+//! `Parker` of its own, outside the mutex (parker.rs).
 //!
 //! # Steps
 //!

@@ -39,7 +39,7 @@ fn admit(
 
 /// The pool was closed while the producer waited for room (`WaitInLine`):
 /// its closure was dropped.
-struct Refused;
+struct ShutDown;
 
 /// The order in which a worker starts the tasks it spawned itself.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ fn dispatch<F>(
     worker: Option<&WorkerThread>,
     runner: F,
     gives_slot_back: bool,
-) -> Result<(), Refused>
+) -> Result<(), ShutDown>
 where
     F: FnOnce() + Send + 'static,
 {
@@ -102,7 +102,7 @@ fn wait_in_line<F>(
     worker: &WorkerThread,
     runner: F,
     gives_slot_back: bool,
-) -> Result<(), Refused>
+) -> Result<(), ShutDown>
 where
     F: FnOnce() + Send + 'static,
 {
@@ -129,7 +129,7 @@ where
             // is its one execution, and seeing the ticket refused it only
             // drops what it carries.
             unsafe { job.execute() };
-            Err(Refused)
+            Err(ShutDown)
         }
         None => Ok(()),
     }
@@ -148,7 +148,7 @@ where
 
 /// Runs a detached closure on the submitting thread (`CallerRuns`); its
 /// panic goes to this pool's handler, wherever the caller is.
-fn run_here<F: FnOnce()>(registry: &Registry, func: F) {
+fn run_on_caller<F: FnOnce()>(registry: &Registry, func: F) {
     if let Err(payload) = unwind::halt_unwinding(func) {
         registry.handle_detached_panic(payload);
     }
@@ -208,13 +208,13 @@ fn spawn_along<F>(
     (route, order): (Route, Order),
     worker: Option<&WorkerThread>,
     func: F,
-) -> Result<(), Refused>
+) -> Result<(), ShutDown>
 where
     F: FnOnce() + Send + 'static,
 {
     match route {
         Route::CallerRuns => {
-            run_here(registry, func);
+            run_on_caller(registry, func);
             Ok(())
         }
         Route::Local => dispatch(registry, (route, order), worker, detached(func), false),
@@ -231,7 +231,7 @@ where
 /// What `spawn` and `submit` do with a refusal they cannot return.
 #[cold]
 #[track_caller]
-fn closed(what: &str) -> ! {
+fn panic_closed(what: &str) -> ! {
     panic!(
         "pilfer: {what} on a closed pool (ThreadPool::close or shutdown): it refuses work from outside"
     )
@@ -247,7 +247,7 @@ where
         Err(_) => true,
     };
     if refused {
-        closed("spawn");
+        panic_closed("spawn");
     }
 }
 
@@ -265,7 +265,7 @@ where
             // in line; refused there, the closure is already dropped and
             // cannot be handed back.
             if spawn_along(registry, (route, Order::Lifo), worker, func).is_err() {
-                closed("spawn_timeout");
+                panic_closed("spawn_timeout");
             }
             Ok(())
         }
@@ -280,7 +280,7 @@ where
 {
     match try_submit_in(registry, func, Wait::Policy) {
         Ok(task) => task,
-        Err(_) => closed("submit"),
+        Err(_) => panic_closed("submit"),
     }
 }
 
@@ -310,7 +310,7 @@ where
             );
             if queued.is_err() {
                 task.refuse();
-                closed("submit");
+                panic_closed("submit");
             }
             Ok(task)
         }

@@ -21,6 +21,8 @@
 //! [loom]: https://docs.rs/loom
 //! [shuttle]: https://docs.rs/shuttle
 
+use std::time::Instant;
+
 #[cfg(all(loom, shuttle))]
 compile_error!("`--cfg loom` and `--cfg shuttle` are two different models: pick one");
 
@@ -46,6 +48,13 @@ pub(crate) use std::sync::OnceLock;
 /// std's.
 pub(crate) mod process {
     pub(crate) use std::sync::Mutex;
+
+    /// Locks a process-wide mutex (poisoning ignored, as [`super::lock`]).
+    pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        mutex
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 pub(crate) mod atomic {
@@ -142,11 +151,117 @@ macro_rules! cell_thread_local {
 }
 pub(crate) use cell_thread_local;
 
-/// Locks `mutex`, ignoring poisoning: the crate never panics while holding
-/// one of its own locks, and user code never runs under them.
+// Poisoning is ignored everywhere below: the crate never panics while
+// holding one of its own locks, and user code never runs under them.
+
+/// Locks `mutex`.
 #[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Waits on `condvar` until notified (or woken spuriously).
+pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    condvar
+        .wait(guard)
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One step of a wait with a deadline: how it ended.
+pub(crate) enum Waited<'a, T> {
+    /// Notified, or woken spuriously: check the condition again.
+    Woken(MutexGuard<'a, T>),
+    /// The deadline has passed (the lock is held again).
+    Expired(MutexGuard<'a, T>),
+}
+
+/// Waits on `condvar` until notified, or until `deadline` if there is one;
+/// returns at once, without waiting, if the deadline has passed already.
+/// (Under shuttle, which does not model time, a deadline that has not
+/// passed when the wait begins is as good as none.)
+pub(crate) fn wait_before<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    deadline: Option<Instant>,
+) -> Waited<'a, T> {
+    let Some(deadline) = deadline else {
+        return Waited::Woken(wait(condvar, guard));
+    };
+    let now = Instant::now();
+    if now >= deadline {
+        return Waited::Expired(guard);
+    }
+    let (guard, _) = condvar
+        .wait_timeout(guard, deadline - now)
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Waited::Woken(guard)
+}
+
+/// The value of a `Mutex` no thread shares any more.
+pub(crate) fn into_inner<T>(mutex: Mutex<T>) -> T {
+    mutex
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How a thread that waits for something cheap to happen on another
+/// thread spends the time before it sleeps: rounds of exponential
+/// busy-waiting, then rounds of `yield_now`. About 20-60 µs in all on
+/// current machines. Under loom and shuttle there is no spinning: it only
+/// multiplies the interleavings, and a waiter sleeps at once.
+///
+/// (crossbeam-utils' `Backoff` has the same shape, but spins and yields
+/// with std's calls, which the models cannot see.)
+pub(crate) struct Backoff {
+    round: u32,
+}
+
+impl Backoff {
+    #[cfg(not(any(loom, shuttle)))]
+    const SPIN_ROUNDS: u32 = 7;
+    #[cfg(not(any(loom, shuttle)))]
+    const YIELD_ROUNDS: u32 = 16;
+    #[cfg(any(loom, shuttle))]
+    const SPIN_ROUNDS: u32 = 0;
+    #[cfg(any(loom, shuttle))]
+    const YIELD_ROUNDS: u32 = 0;
+
+    pub(crate) fn new() -> Backoff {
+        Backoff { round: 0 }
+    }
+
+    /// Starts over (the waiter found something to do).
+    pub(crate) fn reset(&mut self) {
+        self.round = 0;
+    }
+
+    /// One round: spins, then (past the spinning rounds) yields; `false`
+    /// once both are spent and the waiter should sleep instead.
+    pub(crate) fn snooze(&mut self) -> bool {
+        self.spin() || self.yield_now()
+    }
+
+    /// One round of spinning only; `false` once the spinning rounds are
+    /// spent (for a waiter that must not give its core away).
+    pub(crate) fn spin(&mut self) -> bool {
+        if self.round >= Self::SPIN_ROUNDS {
+            return false;
+        }
+        for _ in 0..(1u32 << self.round) {
+            hint::spin_loop();
+        }
+        self.round += 1;
+        true
+    }
+
+    fn yield_now(&mut self) -> bool {
+        if self.round >= Self::SPIN_ROUNDS + Self::YIELD_ROUNDS {
+            return false;
+        }
+        thread::yield_now();
+        self.round += 1;
+        true
+    }
 }

@@ -108,7 +108,7 @@ impl<T: Send + 'static> TaskCell<T> {
         let func = self.func.with_mut(|func| unsafe { (*func).take() });
         let func = func.expect("pilfer: a queued task without its closure");
         let result = unwind::halt_unwinding(func).map_err(TaskError::panic);
-        self.finish(result);
+        self.complete(result);
     }
 
     /// Cancels the task if it has not started: drops its closure here and
@@ -126,7 +126,7 @@ impl<T: Send + 'static> TaskCell<T> {
             self.registry.handle_detached_panic(payload);
         }
         self.registry.count_cancelled(discarded);
-        self.finish(Err(TaskError::cancelled()));
+        self.complete(Err(TaskError::cancelled()));
         true
     }
 
@@ -140,12 +140,12 @@ impl<T: Send + 'static> TaskCell<T> {
             if let Err(payload) = unwind::halt_unwinding(move || drop(func)) {
                 self.registry.handle_detached_panic(payload);
             }
-            self.finish(Err(TaskError::cancelled()));
+            self.complete(Err(TaskError::cancelled()));
         }
     }
 
     /// Stores the outcome and wakes the waiter.
-    fn finish(&self, result: Result<T, TaskError>) {
+    fn complete(&self, result: Result<T, TaskError>) {
         // SAFETY: only the claim's winner gets here, once; the waiter reads
         // `result` only after the `set` below.
         self.result.with_mut(|slot| unsafe { *slot = Some(result) });

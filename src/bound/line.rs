@@ -6,15 +6,10 @@
 use crate::job::JobRef;
 use crate::latch::{Latch, SharedLatch};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard, hint, lock};
+use crate::sync::{self, Arc, Backoff, Condvar, Mutex, MutexGuard, Waited, lock};
 use crossbeam_utils::CachePadded;
 use std::collections::VecDeque;
 use std::time::Instant;
-
-/// Rounds of exponential busy-waiting (2^0 .. 2^(n-1) spin hints, a few
-/// microseconds in all) before a producer queues up and sleeps. None under
-/// loom or shuttle, where spinning only multiplies the interleavings.
-const SPIN_ROUNDS: u32 = if cfg!(any(loom, shuttle)) { 0 } else { 6 };
 
 /// The bound: a count of pending tasks and a queue of waiting producers.
 pub(crate) struct Bound {
@@ -34,7 +29,7 @@ struct Line {
 
 /// A producer's place in line.
 struct Place {
-    waiter: Arc<Waiter>,
+    producer: Arc<Producer>,
     /// The task a worker of another pool handed over (`hand_to_line`),
     /// queued by whoever takes a slot for it.
     task: Option<JobRef>,
@@ -42,9 +37,9 @@ struct Place {
 
 /// Tasks whose producers were granted a slot under the lock, to queue (and
 /// then tell their producers) once it is released.
-type HandedOver = Vec<(Arc<Waiter>, JobRef)>;
+type HandedOver = Vec<(Arc<Producer>, JobRef)>;
 
-struct Waiter {
+struct Producer {
     /// Set once the producer's wait is over: under the line's lock for one
     /// that waits by itself, after its task was queued (or handed back) for
     /// one that handed its task over (a worker of another pool, which waits
@@ -59,9 +54,9 @@ struct Waiter {
     condvar: Condvar,
 }
 
-impl Waiter {
-    fn new() -> Arc<Waiter> {
-        Arc::new(Waiter {
+impl Producer {
+    fn new() -> Arc<Producer> {
+        Arc::new(Producer {
             done: SharedLatch::new(),
             refused: AtomicBool::new(false),
             returned: Mutex::new(None),
@@ -90,7 +85,7 @@ pub(crate) enum Acquired {
     Slot,
     TimedOut,
     /// The pool was closed.
-    Refused,
+    ShutDown,
 }
 
 impl Bound {
@@ -119,19 +114,20 @@ impl Bound {
         self.waiting.load(Ordering::SeqCst) == 0 && self.take_slot()
     }
 
-    /// Busy-waits briefly for a slot: when workers start tasks every few
-    /// microseconds one frees up almost at once, and taking it then costs
-    /// neither this thread nor the releasing worker a system call.
+    /// Busy-waits briefly for a slot (`Backoff`'s spinning rounds, a few
+    /// microseconds): when workers start tasks every few microseconds one
+    /// frees up almost at once, and taking it then costs neither this
+    /// thread nor the releasing worker a system call.
     pub(super) fn spin_for_slot(&self) -> bool {
-        for round in 0..SPIN_ROUNDS {
+        let mut backoff = Backoff::new();
+        loop {
             if self.try_acquire() {
                 return true;
             }
-            for _ in 0..1 << round {
-                hint::spin_loop();
+            if !backoff.spin() {
+                return self.try_acquire();
             }
         }
-        self.try_acquire()
     }
 
     /// Takes a slot, waiting in line until `deadline` (forever if `None`)
@@ -156,7 +152,7 @@ impl Bound {
         make_job: impl FnOnce(Ticket) -> JobRef,
         inject: impl Fn(JobRef),
     ) -> Ticket {
-        let me = Waiter::new();
+        let me = Producer::new();
         let task = make_job(Ticket(Arc::clone(&me)));
         let line = lock(&self.line);
         let Some(mut line) = self.join_line(line, &me, Some(task)) else {
@@ -175,13 +171,13 @@ impl Bound {
     pub(crate) fn release(&self, inject: impl Fn(JobRef)) {
         self.pending.fetch_sub(1, Ordering::SeqCst);
         // Pairs with the fence in `join_line`: either this load sees the
-        // waiter, or the waiter's own grant, after its fence, sees the slot
+        // producer, or the producer's own grant, after its fence, sees the slot
         // this freed.
         fence(Ordering::SeqCst);
         // `--cfg pilfer_bug="no_grant"` drops the hand-over, to show that the
         // loom models catch a producer left waiting (loom/README.md).
         if self.waiting.load(Ordering::Relaxed) != 0 && cfg!(not(pilfer_bug = "no_grant")) {
-            self.grant_to_first_waiter(inject);
+            self.grant_to_first_in_line(inject);
         }
     }
 
@@ -189,7 +185,7 @@ impl Bound {
     /// handed-over task is given back to its producer), and nobody joins it
     /// again.
     pub(crate) fn close(&self) {
-        let refused: Vec<Arc<Waiter>> = {
+        let refused: Vec<Arc<Producer>> = {
             let mut line = lock(&self.line);
             line.closed = true;
             // `--cfg pilfer_bug="no_close_wake"` leaves the line alone, to
@@ -201,18 +197,18 @@ impl Bound {
             while let Some(place) = line.places.pop_front() {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
                 let handed_over = place.task.is_some();
-                place.waiter.refuse(place.task);
+                place.producer.refuse(place.task);
                 if handed_over {
-                    refused.push(place.waiter);
+                    refused.push(place.producer);
                 } else {
-                    place.waiter.end_wait();
+                    place.producer.end_wait();
                 }
             }
             refused
         };
         // As in `queue_handed_over`: outside the lock.
-        for waiter in refused {
-            waiter.done.set();
+        for producer in refused {
+            producer.done.set();
         }
     }
 
@@ -231,7 +227,7 @@ impl Bound {
     fn join_line<'a>(
         &self,
         mut line: MutexGuard<'a, Line>,
-        me: &Arc<Waiter>,
+        me: &Arc<Producer>,
         task: Option<JobRef>,
     ) -> Option<MutexGuard<'a, Line>> {
         if line.closed {
@@ -240,7 +236,7 @@ impl Bound {
             return None;
         }
         line.places.push_back(Place {
-            waiter: Arc::clone(me),
+            producer: Arc::clone(me),
             task,
         });
         self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -251,9 +247,9 @@ impl Bound {
 
     #[cold]
     fn wait_for_slot(&self, deadline: Option<Instant>, inject: impl Fn(JobRef)) -> Acquired {
-        let me = Waiter::new();
+        let me = Producer::new();
         let Some(mut line) = self.join_line(lock(&self.line), &me, None) else {
-            return Acquired::Refused;
+            return Acquired::ShutDown;
         };
         // Slots freed while nobody was seen waiting: for those first in line,
         // perhaps this producer.
@@ -267,39 +263,29 @@ impl Bound {
             // How the wait ended is settled under the lock.
             if me.done.probe() {
                 return if me.refused.load(Ordering::Relaxed) {
-                    Acquired::Refused
+                    Acquired::ShutDown
                 } else {
                     Acquired::Slot
                 };
             }
-            line = match deadline {
-                None => me
-                    .condvar
-                    .wait(line)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        line.places.retain(|place| !Arc::ptr_eq(&place.waiter, &me));
-                        self.waiting.fetch_sub(1, Ordering::SeqCst);
-                        // A slot it was about to miss goes to the next ones.
-                        let handed_over = self.grant_while_free(&mut line);
-                        drop(line);
-                        queue_handed_over(handed_over, &inject);
-                        return Acquired::TimedOut;
-                    }
-                    let (guard, _) = me
-                        .condvar
-                        .wait_timeout(line, deadline - now)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                    guard
+            line = match sync::wait_before(&me.condvar, line, deadline) {
+                Waited::Woken(line) => line,
+                Waited::Expired(mut line) => {
+                    line.places
+                        .retain(|place| !Arc::ptr_eq(&place.producer, &me));
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    // A slot it was about to miss goes to the next ones.
+                    let handed_over = self.grant_while_free(&mut line);
+                    drop(line);
+                    queue_handed_over(handed_over, &inject);
+                    return Acquired::TimedOut;
                 }
             };
         }
     }
 
     #[cold]
-    fn grant_to_first_waiter(&self, inject: impl Fn(JobRef)) {
+    fn grant_to_first_in_line(&self, inject: impl Fn(JobRef)) {
         let handed_over = self.grant_while_free(&mut lock(&self.line));
         queue_handed_over(handed_over, &inject);
     }
@@ -314,8 +300,8 @@ impl Bound {
             let first = line.places.pop_front().expect("checked above");
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             match first.task {
-                Some(task) => handed_over.push((first.waiter, task)),
-                None => first.waiter.end_wait(),
+                Some(task) => handed_over.push((first.producer, task)),
+                None => first.producer.end_wait(),
             }
         }
         handed_over
@@ -327,9 +313,9 @@ impl Bound {
 /// the latch wakes the producer and drops at most a handle on its pool's
 /// sleep state.
 fn queue_handed_over(handed_over: HandedOver, inject: &impl Fn(JobRef)) {
-    for (waiter, task) in handed_over {
+    for (producer, task) in handed_over {
         inject(task);
-        waiter.done.set();
+        producer.done.set();
     }
 }
 
@@ -337,7 +323,7 @@ fn queue_handed_over(handed_over: HandedOver, inject: &impl Fn(JobRef)) {
 /// waits on the latch, set once its task is queued, or once the pool was
 /// closed and the task given back.
 #[derive(Clone)]
-pub(crate) struct Ticket(Arc<Waiter>);
+pub(crate) struct Ticket(Arc<Producer>);
 
 impl Ticket {
     pub(crate) fn latch(&self) -> &SharedLatch {
@@ -429,7 +415,7 @@ mod tests {
         queue(late.take_returned().expect("the task comes back"));
         assert!(matches!(
             bound.acquire(None, queue),
-            super::Acquired::Refused
+            super::Acquired::ShutDown
         ));
         bound.release(queue);
     }

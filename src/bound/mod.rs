@@ -225,7 +225,7 @@ pub(crate) fn admit(
     match acquired {
         Acquired::Slot => Ok(Route::Inject { counted: true }),
         Acquired::TimedOut => Err(Rejected::Full),
-        Acquired::Refused => Err(Rejected::ShutDown),
+        Acquired::ShutDown => Err(Rejected::ShutDown),
     }
 }
 

@@ -4,7 +4,7 @@
 //! Every latch is built on [`CoreLatch`], a three-state word:
 //!
 //! ```text
-//!   UNSET ──start_sleep──▶ SLEEPING ──end_sleep──▶ UNSET
+//!   UNSET ─prepare_sleep─▶ SLEEPING ──end_sleep──▶ UNSET
 //!     │                       │
 //!     └──────── set ──────────┴──────────▶ SET  (final)
 //! ```
@@ -77,7 +77,7 @@ impl CoreLatch {
     /// waiter wrote to be woken by (see `SharedLatch`); the Acquire half
     /// pairs with `set` when it fails because the latch is set.
     #[inline]
-    fn start_sleep(&self) -> bool {
+    fn prepare_sleep(&self) -> bool {
         self.state
             .compare_exchange(UNSET, SLEEPING, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
@@ -117,14 +117,14 @@ impl CoreLatch {
     unsafe fn set(this: *const Self) -> bool {
         // SAFETY: valid on entry by the caller's contract; the swap is the
         // last access. AcqRel: Release publishes what the setter wrote to
-        // the waiter's Acquire `probe`; Acquire pairs with `start_sleep`.
+        // the waiter's Acquire `probe`; Acquire pairs with `prepare_sleep`.
         unsafe { (*this).state.swap(SET, Ordering::AcqRel) == SLEEPING }
     }
 
     /// Parks the calling thread (outside every pool) until the latch is
     /// set; the setter must know to unpark it (`ThreadLatch`).
-    fn park_until_set(&self) {
-        if self.start_sleep() {
+    fn wait_blocking(&self) {
+        if self.prepare_sleep() {
             // SLEEPING now: the setter will unpark this thread. `park` may
             // return spuriously, hence the loop.
             while !self.probe() {
@@ -150,8 +150,8 @@ pub(crate) trait Latch {
     /// for the setter to wake `sleeper`; `false` if the latch is already
     /// set.
     #[inline]
-    fn start_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
-        self.core().start_sleep()
+    fn prepare_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
+        self.core().prepare_sleep()
     }
 
     /// Called by the waiting worker after it wakes.
@@ -170,7 +170,7 @@ impl<L: Latch + ?Sized> WakeCondition for L {
 
     #[inline]
     fn prepare_sleep(&self, sleeper: &Sleeper<'_>) -> bool {
-        self.start_sleep(sleeper)
+        Latch::prepare_sleep(self, sleeper)
     }
 
     #[inline]

@@ -21,14 +21,16 @@ pub(crate) struct SharedLatch {
     waiter: UnsafeCell<Option<Waiter>>,
 }
 
-/// Whom a `SharedLatch` wakes.
+/// Whom a latch kept by its owner wakes (a `SharedLatch`'s waiter, a
+/// scope's owner).
+#[derive(Clone)]
 enum Waiter {
     /// A thread outside every pool, parked with `thread::park`.
     Thread(thread::Thread),
     /// A pool worker, asleep on its own parker (sleep.rs): a thread unpark
     /// would not reach it.
     Worker { sleep: Arc<Sleep>, index: usize },
-    /// A future's task (`Task` polled by an executor).
+    /// A future's task (`Task` polled by an executor; not a scope's owner).
     Waker(Waker),
 }
 
@@ -108,7 +110,7 @@ impl SharedLatch {
         // SLEEPING, and it just moved it back), so the setter does not
         // touch `waiter` now.
         self.waiter.with_mut(|slot| unsafe { *slot = Some(waiter) });
-        self.core.start_sleep()
+        self.core.prepare_sleep()
     }
 }
 
@@ -118,7 +120,7 @@ impl Latch for SharedLatch {
     }
 
     /// A worker about to sleep in its pool's protocol.
-    fn start_sleep(&self, sleeper: &Sleeper<'_>) -> bool {
+    fn prepare_sleep(&self, sleeper: &Sleeper<'_>) -> bool {
         self.register(Waiter::Worker {
             sleep: Arc::clone(sleeper.sleep),
             index: sleeper.index,
@@ -144,7 +146,7 @@ impl PoolLatch {
     /// Sets the latch; the caller then wakes the sleepers.
     pub(crate) fn set(&self) {
         // SAFETY: `self` is a live reference. No waiter is ever SLEEPING on
-        // it (`start_sleep` below), so there is nobody to wake here.
+        // it (`prepare_sleep` below), so there is nobody to wake here.
         unsafe { CoreLatch::set(&self.core) };
     }
 }
@@ -154,7 +156,7 @@ impl Latch for PoolLatch {
         &self.core
     }
 
-    fn start_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
+    fn prepare_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
         !self.probe()
     }
 
@@ -169,13 +171,8 @@ impl Latch for PoolLatch {
 pub(crate) struct ScopeLatch {
     core: CoreLatch,
     counter: AtomicUsize,
-    owner: Owner,
-}
-
-/// Who waits for a scope.
-enum Owner {
-    Worker { sleep: Arc<Sleep>, index: usize },
-    Thread(thread::Thread),
+    /// The scope's owner.
+    owner: Waiter,
 }
 
 impl ScopeLatch {
@@ -186,7 +183,7 @@ impl ScopeLatch {
     // enlarged it.
     #[inline(never)]
     pub(crate) fn for_worker(sleep: &Arc<Sleep>, index: usize) -> Self {
-        ScopeLatch::new(Owner::Worker {
+        ScopeLatch::new(Waiter::Worker {
             sleep: Arc::clone(sleep),
             index,
         })
@@ -196,10 +193,10 @@ impl ScopeLatch {
     /// is outside every pool ([`ScopeLatch::wait_blocking`]).
     #[inline(never)]
     pub(crate) fn for_current_thread() -> Self {
-        ScopeLatch::new(Owner::Thread(thread::current()))
+        ScopeLatch::new(Waiter::Thread(thread::current()))
     }
 
-    fn new(owner: Owner) -> Self {
+    fn new(owner: Waiter) -> Self {
         ScopeLatch {
             core: CoreLatch::new(),
             counter: AtomicUsize::new(1),
@@ -236,26 +233,17 @@ impl ScopeLatch {
     unsafe fn set(this: *const Self) {
         // SAFETY: valid on entry; whom to wake is read (and kept alive by a
         // clone) before the swap, after which the owner may free the latch.
-        let owner = match unsafe { &(*this).owner } {
-            Owner::Worker { sleep, index } => Owner::Worker {
-                sleep: Arc::clone(sleep),
-                index: *index,
-            },
-            Owner::Thread(thread) => Owner::Thread(thread.clone()),
-        };
+        let owner = unsafe { &(*this).owner }.clone();
         // SAFETY: the core is valid now; nothing of the latch is used after.
         if unsafe { CoreLatch::set(&(*this).core) } {
-            match owner {
-                Owner::Worker { sleep, index } => sleep.wake_worker(index),
-                Owner::Thread(thread) => thread.unpark(),
-            }
+            owner.wake();
         }
     }
 
     /// Parks the calling thread, the owner outside every pool, until every
     /// count is gone.
     pub(crate) fn wait_blocking(&self) {
-        self.core.park_until_set();
+        self.core.wait_blocking();
     }
 }
 

@@ -109,8 +109,8 @@ impl ThreadLatch {
     }
 
     /// Parks the calling thread (the one that created the latch) until set.
-    pub(crate) fn wait(&self) {
-        self.core.park_until_set();
+    pub(crate) fn wait_blocking(&self) {
+        self.core.wait_blocking();
     }
 }
 

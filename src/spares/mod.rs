@@ -40,7 +40,7 @@ use seats::Seats;
 use crate::pin::{CoreId, OsThread};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::counter::AtomicU64;
-use crate::sync::{Condvar, Mutex, lock};
+use crate::sync::{self, Condvar, Mutex, Waited, lock};
 use std::time::{Duration, Instant};
 
 pub(crate) struct Spares {
@@ -257,28 +257,21 @@ impl Spares {
                 state.called.swap_remove(position);
                 return Call::Duty;
             }
-            let now = Instant::now();
-            let expired = deadline.is_some_and(|deadline| now >= deadline);
-            if state.closed || expired {
-                if let Some(position) = state.idle.iter().position(|&i| i == index) {
-                    state.idle.swap_remove(position);
+            if !state.closed {
+                match sync::wait_before(&self.calls, state, deadline) {
+                    Waited::Woken(woken) => {
+                        state = woken;
+                        continue;
+                    }
+                    Waited::Expired(expired) => state = expired,
                 }
-                state.live -= 1;
-                state.seats.thread_exits(index);
-                return Call::Exit;
             }
-            state = match deadline {
-                Some(deadline) => {
-                    self.calls
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .0
-                }
-                None => self
-                    .calls
-                    .wait(state)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            };
+            if let Some(position) = state.idle.iter().position(|&i| i == index) {
+                state.idle.swap_remove(position);
+            }
+            state.live -= 1;
+            state.seats.thread_exits(index);
+            return Call::Exit;
         }
     }
 

@@ -170,7 +170,7 @@ impl WorkerThread {
     /// Pops `join`'s frame; `true` if it is still private.
     #[inline]
     pub(crate) fn pop_frame(&self, join: &RecordedJoin<'_>) -> bool {
-        self.publication.take_back(join)
+        self.publication.pop_frame(join)
     }
 
     /// Publishes every private frame, oldest first.

@@ -67,10 +67,10 @@
 //! closure inline, as it otherwise would on its own pool.
 
 use super::WorkerThread;
-use super::wait::back_off;
 use crate::job::JobRef;
 use crate::latch::Latch;
 use crate::sleep::Sleep;
+use crate::sync::Backoff;
 
 /// What a restricted wait may run: jobs pushed onto this worker's deque
 /// since `net_pushes` was `mark` (and jobs broadcast to it).
@@ -187,16 +187,13 @@ impl WorkerThread {
 
     /// The restricted form of `wait_until` (module docs).
     pub(super) fn wait_restricted<L: Latch>(&self, latch: &L, restriction: Restriction) {
-        let mut round = 0;
+        let mut backoff = Backoff::new();
         while !latch.probe() {
             if self.run_restricted_work(restriction) {
-                round = 0;
-                continue;
-            }
-            if !back_off(round) {
+                backoff.reset();
+            } else if !backoff.snooze() {
                 self.block_until(latch);
             }
-            round += 1;
         }
     }
 

@@ -1,45 +1,15 @@
 //! How a worker waits: it runs other work until what it waits for is done,
-//! and when there is none, searches (spinning, then yielding) and sleeps in
-//! its pool's protocol (`sleep.rs`).
+//! and when there is none, searches (spinning, then yielding: `Backoff`,
+//! each round followed by one more look for work) and sleeps in its pool's
+//! protocol (`sleep.rs`).
 
 use super::WorkerThread;
 use crate::job::JobRef;
 use crate::latch::Latch;
 use crate::metrics::bump;
 use crate::sleep::{Sleep, WakeCondition};
-use crate::sync::{hint, thread};
+use crate::sync::Backoff;
 use std::time::Instant;
-
-/// How long an idle worker spins before it sleeps: rounds of exponential
-/// busy-waiting, then rounds of `yield_now`, each round followed by one more
-/// look for work. About 20-60 µs in all on current machines.
-#[cfg(not(any(loom, shuttle)))]
-pub(super) const SPIN_ROUNDS: u32 = 7;
-#[cfg(not(any(loom, shuttle)))]
-pub(super) const YIELD_ROUNDS: u32 = 16;
-// Under loom (and shuttle), sleep at once: spinning only multiplies the
-// interleavings.
-#[cfg(any(loom, shuttle))]
-pub(super) const SPIN_ROUNDS: u32 = 0;
-#[cfg(any(loom, shuttle))]
-pub(super) const YIELD_ROUNDS: u32 = 0;
-
-/// One round of an idle wait's back-off: spins (exponentially longer each
-/// round), then yields; returns `false` once both are spent and the
-/// waiter should sleep instead.
-pub(super) fn back_off(round: u32) -> bool {
-    if round < SPIN_ROUNDS {
-        for _ in 0..(1 << round) {
-            hint::spin_loop();
-        }
-        true
-    } else if round < SPIN_ROUNDS + YIELD_ROUNDS {
-        thread::yield_now();
-        true
-    } else {
-        false
-    }
-}
 
 impl WorkerThread {
     /// Asks every peer to publish a frame, so that a busy peer wakes this
@@ -89,7 +59,7 @@ impl WorkerThread {
         let started = Instant::now();
         let sleep = &self.registry.sleep;
         sleep.start_searching();
-        let mut round = 0;
+        let mut backoff = Backoff::new();
         let found = loop {
             if latch.is_met() {
                 break None;
@@ -97,7 +67,7 @@ impl WorkerThread {
             if let Some(job) = self.find_work() {
                 break Some(job);
             }
-            if !back_off(round) {
+            if !backoff.snooze() {
                 self.request_publication_everywhere();
                 Sleep::sleep(
                     sleep,
@@ -106,10 +76,8 @@ impl WorkerThread {
                     || self.registry.has_work_for(self.index),
                     || bump(&self.slot().counters.parks),
                 );
-                round = 0;
-                continue;
+                backoff.reset();
             }
-            round += 1;
         };
         sleep.stop_searching(|| self.registry.has_shared_work());
         self.slot().counters.record_search(started.elapsed());
