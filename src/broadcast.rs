@@ -2,13 +2,12 @@
 //! set-up (thread-locals, buffers) or per-worker reports.
 
 use crate::context::BroadcastContext;
-use crate::global;
-use crate::job;
 use crate::registry::Registry;
 use crate::scope::{Scope, in_place_on};
 use crate::sync::{self, Arc, Mutex, lock};
 use crate::unwind;
-use crate::worker::{self, WorkerThread};
+use crate::worker::{self, Caller, Lane, WorkerThread};
+use crate::{global, install};
 
 /// Runs `op` once on every worker of the current worker's pool (or of the
 /// global pool, outside every pool), all at the same time as far as the
@@ -117,9 +116,8 @@ pub(crate) fn spawn_broadcast_in<OP>(registry: &Arc<Registry>, op: OP)
 where
     OP: Fn(BroadcastContext<'_>) + Send + Sync + 'static,
 {
-    if WorkerThread::current_in(registry).is_none() {
-        crate::install::refuse_if_closed(registry);
-    }
+    let caller = Caller::of(registry);
+    install::panic_if_refused(caller, registry);
     let op = Arc::new(op);
     let threads = registry.num_threads();
     for index in 0..threads {
@@ -130,11 +128,9 @@ where
                 worker::report_detached_panic(payload);
             }
         };
-        // SAFETY: `run` is `'static` and does not unwind; pushed once, and
-        // every queued job runs once (workers drain their broadcast queues
-        // before they exit).
-        let job = unsafe { job::detached_job(run) };
-        registry.push_broadcast(index, job);
+        // SAFETY: `run` is `'static` and does not unwind; every queued job
+        // runs once (workers drain their broadcast queues before they exit).
+        unsafe { worker::queue_job(registry, caller, Lane::Worker(index), run) };
     }
 }
 

@@ -6,8 +6,7 @@
 use crate::job::StackJob;
 use crate::latch::{CrossPoolLatch, ThreadLatch};
 use crate::registry::Registry;
-use crate::worker::WorkerThread;
-use std::ptr;
+use crate::worker::{Caller, WorkerThread};
 
 /// Runs `op` on a worker of `registry`'s pool and returns its result.
 ///
@@ -20,10 +19,10 @@ where
     OP: FnOnce(&WorkerThread) -> R + Send,
     R: Send,
 {
-    match WorkerThread::current() {
-        Some(worker) if ptr::eq(&**worker.registry(), registry) => op(worker),
-        Some(worker) => from_other_pool(registry, worker, op),
-        None => from_outside(registry, op),
+    match Caller::of(registry) {
+        Caller::Own(worker) => op(worker),
+        Caller::OtherPool(worker) => from_other_pool(registry, worker, op),
+        Caller::Outside => from_outside(registry, op),
     }
 }
 
@@ -34,7 +33,7 @@ where
     OP: FnOnce(&WorkerThread) -> R + Send,
     R: Send,
 {
-    refuse_if_closed(registry);
+    panic_if_refused(Caller::Outside, registry);
     let job = StackJob::new(
         || op(WorkerThread::current().expect("pilfer: injected job ran off-pool")),
         ThreadLatch::for_current_thread(),
@@ -49,12 +48,12 @@ where
 /// From a worker of another pool: inject, then keep running that pool's
 /// work while waiting, so neither pool can deadlock on the other.
 #[cold]
-fn from_other_pool<OP, R>(registry: &Registry, current: &WorkerThread, op: OP) -> R
+fn from_other_pool<OP, R>(registry: &Registry, current: &'static WorkerThread, op: OP) -> R
 where
     OP: FnOnce(&WorkerThread) -> R + Send,
     R: Send,
 {
-    refuse_if_closed(registry);
+    panic_if_refused(Caller::OtherPool(current), registry);
     let latch = CrossPoolLatch::new(&current.registry().sleep, current.index());
     let job = StackJob::new(
         || op(WorkerThread::current().expect("pilfer: injected job ran off-pool")),
@@ -67,13 +66,15 @@ where
     job.into_result()
 }
 
-/// Work from outside a closed pool is refused; these calls block their
-/// caller for a result, so the refusal is a panic.
+/// What the calls that block their caller for a result (`install`,
+/// `join`, `scope` and the broadcasts from outside the pool) do when a
+/// closed pool refuses them (worker/route.rs, `Caller::is_refused_by`):
+/// there is no task to hand back, so the refusal is a panic.
 #[track_caller]
-pub(crate) fn refuse_if_closed(registry: &Registry) {
-    if registry.is_closed() {
+pub(crate) fn panic_if_refused(caller: Caller, registry: &Registry) {
+    if caller.is_refused_by(registry) {
         panic!(
-            "pilfer: install, join or scope on a closed pool (ThreadPool::close or \
+            "pilfer: install, join, scope or broadcast on a closed pool (ThreadPool::close or \
              shutdown): it refuses work from outside"
         );
     }

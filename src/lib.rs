@@ -80,6 +80,7 @@ mod compile_fail;
 mod config;
 mod context;
 mod current;
+mod end;
 mod frames;
 mod global;
 mod install;

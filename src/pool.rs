@@ -9,10 +9,10 @@ use crate::join::join_on;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::scope::{Scope, ScopeFifo, in_place_on, scope_fifo_on, scope_on};
-use crate::spawn::{Order, Wait, spawn_in, submit_in, try_spawn_in, try_submit_in};
+use crate::spawn::{Wait, spawn_in, submit_in, try_spawn_in, try_submit_in};
 use crate::sync::Arc;
 use crate::task::Task;
-use crate::worker::WorkerThread;
+use crate::worker::{Lane, WorkerThread};
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -82,7 +82,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn_in(&self.registry, Order::Lifo, func);
+        spawn_in(&self.registry, Lane::Lifo, func);
     }
 
     /// As [`spawn`](ThreadPool::spawn), but the tasks spawned with
@@ -96,7 +96,7 @@ impl ThreadPool {
     where
         F: FnOnce() + Send + 'static,
     {
-        spawn_in(&self.registry, Order::Fifo, func);
+        spawn_in(&self.registry, Lane::Fifo(None), func);
     }
 
     /// Queues `func` and returns a [`Task`] to wait for its result. A full

@@ -5,15 +5,15 @@
 
 use crate::bound::{Bound, FullPolicy};
 use crate::config::{self, LifecycleHandler, PanicHandler, PoolConfig, ThreadNamer};
+use crate::end::PoolEnd;
 use crate::job::JobRef;
-use crate::latch::PoolLatch;
 use crate::metrics::{Metrics, WorkerCounters};
 use crate::pin::{CoreId, CorePlan, Placement};
 use crate::publish::PublishRequest;
 use crate::queue::{FifoQueue, GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
 use crate::spares::Spares;
-use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::counter::AtomicU64;
 use crate::sync::{self, Arc, Condvar, Mutex, Waited, lock, thread};
 use crate::table::GrowTable;
@@ -27,19 +27,8 @@ pub(crate) struct Registry {
     injector: GlobalQueue<JobRef>,
     /// Shared with latches that wake this pool's workers (latch/).
     pub(crate) sleep: Arc<Sleep>,
-    /// Set when the pool starts shutting down: workers run what is queued,
-    /// then wait for `drained`.
-    pub(crate) shutting_down: PoolLatch,
-    /// Set once no job runs or is queued during shutdown: workers exit.
-    pub(crate) drained: PoolLatch,
-    /// Workers not (yet) idle in the shutdown phase (worker/lifecycle.rs, `finish`).
-    pub(crate) running: AtomicUsize,
-    /// Set by `ThreadPool::close` and when shutdown begins: work from
-    /// outside the pool is refused.
-    closed: AtomicBool,
-    /// Set by `ThreadPool::shutdown_now`: workers drop the tasks from
-    /// outside that they find, instead of running them.
-    discarding: AtomicBool,
+    /// Open, closed, shutting down, drained (end.rs).
+    end: PoolEnd,
     /// Tasks cancelled (`Task::abort`) or discarded (`shutdown_now`).
     cancelled: AtomicU64,
     /// Tasks discarded by `shutdown_now`.
@@ -64,7 +53,7 @@ pub(crate) struct Registry {
     /// exits.
     cores: CorePlan,
     /// Compensation for blocked workers (spares/).
-    pub(crate) spares: Spares,
+    spares: Spares,
     /// What starting a spare thread needs.
     spare_start: Mutex<SpareStart>,
     /// How deep into its stack a worker's waits may run other work
@@ -146,11 +135,7 @@ impl Registry {
             slots: GrowTable::new(slots, spare_capacity),
             injector: GlobalQueue::new(),
             sleep: Arc::new(Sleep::new(num_threads, spare_capacity)),
-            shutting_down: PoolLatch::new(),
-            drained: PoolLatch::new(),
-            running: AtomicUsize::new(num_threads),
-            closed: AtomicBool::new(false),
-            discarding: AtomicBool::new(false),
+            end: PoolEnd::new(num_threads),
             cancelled: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             exited: Mutex::new(0),
@@ -268,26 +253,26 @@ impl Registry {
     /// Refuses work from outside from now on; producers waiting for room
     /// are woken and refused too (bound/).
     pub(crate) fn close(&self) {
-        // Release: pairs with the Acquire in `is_closed`.
-        self.closed.store(true, Ordering::Release);
+        self.end.close();
         if let Some(bound) = &self.bound {
             bound.close();
         }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.end.is_closed()
     }
 
-    /// From now on, workers drop the tasks from outside that have not
-    /// started (`shutdown_now`).
-    pub(crate) fn start_discarding(&self) {
-        // Release: pairs with the Acquire in `is_discarding`.
-        self.discarding.store(true, Ordering::Release);
+    /// Compensation for blocked workers (spares/).
+    #[inline]
+    pub(crate) fn spares(&self) -> &Spares {
+        &self.spares
     }
 
-    pub(crate) fn is_discarding(&self) -> bool {
-        self.discarding.load(Ordering::Acquire)
+    /// The pool's phases (end.rs).
+    #[inline]
+    pub(crate) fn end(&self) -> &PoolEnd {
+        &self.end
     }
 
     /// A task was cancelled; `discarded` if by `shutdown_now`.
@@ -309,7 +294,7 @@ impl Registry {
         self.close();
         // Before the spares are told: an idle spare that exits sees the
         // shutdown (its slot and handle stay for it).
-        self.shutting_down.set();
+        self.end.begin_shutdown();
         self.spares.close();
         self.sleep.wake_all();
     }
@@ -319,9 +304,9 @@ impl Registry {
     /// shutdown count and the exits. Set before they start, or once some
     /// failed to.
     pub(crate) fn set_started_workers(&self, workers: usize) {
-        // Relaxed: published to the workers by their thread's start or by
-        // the shutdown latch's Release, and read by waiters under `exited`.
-        self.running.store(workers, Ordering::Relaxed);
+        self.end.set_running(workers);
+        // Relaxed: read by waiters under `exited`, written before the
+        // workers it counts start (or after those that failed to).
         self.exit_target.store(workers, Ordering::Relaxed);
     }
 
@@ -442,7 +427,7 @@ impl Registry {
     /// Shutting down, every worker is idle and nothing is queued: let them
     /// all exit (worker/lifecycle.rs, `finish`).
     pub(crate) fn release_workers(&self) {
-        self.drained.set();
+        self.end.set_drained();
         self.sleep.wake_all();
     }
 

@@ -1,13 +1,13 @@
 //! Scopes: tasks that may borrow from the caller's stack.
 
 use crate::context::BroadcastContext;
-use crate::job::{self, JobRef};
+use crate::job::JobRef;
 use crate::latch::ScopeLatch;
 use crate::registry::Registry;
 use crate::sync::Arc;
 use crate::sync::atomic::{AtomicPtr, Ordering};
 use crate::unwind::{self, Payload};
-use crate::worker::{self, ScopeQueues, WorkerThread};
+use crate::worker::{self, Caller, Lane, ScopeQueues, WorkerThread};
 use crate::{global, install};
 use std::marker::PhantomData;
 use std::ptr;
@@ -42,18 +42,6 @@ impl<'scope> ScopePtr<'scope> {
     }
 }
 
-/// Where a scope task is queued.
-#[derive(Clone, Copy)]
-enum Target<'a> {
-    /// The spawning worker's deque (newest first), or the injector.
-    Lifo,
-    /// The spawning worker's queue among the scope's FIFO queues (in spawn
-    /// order), or the injector.
-    Fifo(&'a ScopeQueues),
-    /// Worker `index` of the scope's pool, and nobody else.
-    Worker(usize),
-}
-
 impl<'scope> Scope<'scope> {
     /// Spawns a task that may borrow anything outliving the scope. The scope
     /// does not return before the task (and everything it spawns) finishes.
@@ -74,7 +62,7 @@ impl<'scope> Scope<'scope> {
         let scope = ScopePtr(self);
         // SAFETY: the task is queued once by `spawn_task`, which holds a
         // count for it; the pointer is used only while that count is held.
-        self.spawn_task(Target::Lifo, move || body(unsafe { scope.as_ref() }));
+        self.spawn_task(Lane::Lifo, move || body(unsafe { scope.as_ref() }));
     }
 
     /// Spawns `body` on every worker of the scope's pool, once each, with a
@@ -104,7 +92,7 @@ impl<'scope> Scope<'scope> {
         let threads = self.registry.num_threads();
         for index in 0..threads {
             let (body, scope) = (Arc::clone(&body), ScopePtr(self));
-            self.spawn_task(Target::Worker(index), move || {
+            self.spawn_task(Lane::Worker(index), move || {
                 // SAFETY: as in `spawn`.
                 body(
                     unsafe { scope.as_ref() },
@@ -116,7 +104,7 @@ impl<'scope> Scope<'scope> {
 
     /// Queues `task` as one of the scope's tasks: counted, its panic
     /// recorded, the count given back once it is done.
-    fn spawn_task<TASK>(&self, target: Target<'_>, task: TASK)
+    fn spawn_task<TASK>(&self, lane: Lane<'_>, task: TASK)
     where
         TASK: FnOnce() + Send + 'scope,
     {
@@ -132,44 +120,23 @@ impl<'scope> Scope<'scope> {
             // SAFETY: the scope is valid; nothing touches it after this.
             unsafe { ScopeLatch::decrement(&scope.latch) };
         };
-        let worker = WorkerThread::current_in(&self.registry);
-        let isolated = worker.is_some_and(WorkerThread::is_isolated);
-        // Inside a region a task takes the isolation with it (a broadcast's
-        // share runs wherever it is addressed, isolated or not).
-        let job_ref = if isolated && !matches!(target, Target::Worker(_)) {
-            // SAFETY: the job borrows only `'scope` data and the scope
-            // itself, both alive until the scope's count drops to zero,
-            // which needs this job to have run; it is pushed once and does
-            // not unwind.
-            unsafe { job::detached_job(move || worker::in_isolation(job)) }
-        } else {
-            // SAFETY: as above.
-            unsafe { job::detached_job(job) }
-        };
-        self.queue(target, worker, job_ref);
+        let caller = Caller::of(&self.registry);
+        // SAFETY: the job borrows only `'scope` data and the scope itself,
+        // both alive until the scope's count drops to zero, which needs
+        // this job to have run; it is queued once (below) and does not
+        // unwind.
+        let job_ref = unsafe { worker::into_job_for(caller, lane, job) };
+        self.queue(caller, lane, job_ref);
     }
 
-    /// Queues the job of one of the scope's tasks, spawned on `worker` (of
-    /// the scope's pool) or from outside it. Out of line: inlined into a
-    /// scope's body, it enlarged the frame that the scope keeps on the
-    /// stack while it waits.
+    /// Queues the job of one of the scope's tasks (worker/route.rs). Out
+    /// of line: inlined into a scope's body, it enlarged the frame that the
+    /// scope keeps on the stack while it waits.
     #[inline(never)]
-    fn queue(&self, target: Target<'_>, worker: Option<&WorkerThread>, job_ref: JobRef) {
-        match (target, worker) {
-            (Target::Worker(index), _) => self.registry.push_broadcast(index, job_ref),
-            // Inside a region, newest first, as `spawn_fifo` queues there
-            // (isolate.rs).
-            (Target::Lifo | Target::Fifo(_), Some(worker)) if worker.is_isolated() => {
-                worker.push(job_ref)
-            }
-            // SAFETY: the scope's queues live as long as the scope, which
-            // waits for every job queued on them.
-            (Target::Fifo(queues), Some(worker)) => unsafe {
-                worker.push_fifo(queues.of(worker), job_ref)
-            },
-            (Target::Lifo, Some(worker)) => worker.push(job_ref),
-            (Target::Lifo | Target::Fifo(_), None) => self.registry.inject(job_ref),
-        }
+    fn queue(&self, caller: Caller, lane: Lane<'_>, job_ref: JobRef) {
+        // SAFETY: a FIFO scope's queues live as long as the scope, which
+        // waits for every job queued on them.
+        unsafe { worker::place(&self.registry, caller, lane, job_ref) }
     }
 
     fn record_panic(&self, payload: Payload) {
@@ -255,7 +222,7 @@ impl<'scope> ScopeFifo<'scope> {
             // SAFETY: as in `Scope::spawn`.
             body(unsafe { scope.as_ref() })
         };
-        self.base.spawn_task(Target::Fifo(&self.queues), task);
+        self.base.spawn_task(Lane::Fifo(Some(&self.queues)), task);
     }
 
     /// Spawns `body` on every worker of the scope's pool, once each; see
@@ -271,7 +238,7 @@ impl<'scope> ScopeFifo<'scope> {
         let threads = self.base.registry.num_threads();
         for index in 0..threads {
             let (body, scope) = (Arc::clone(&body), ScopeFifoPtr(self));
-            self.base.spawn_task(Target::Worker(index), move || {
+            self.base.spawn_task(Lane::Worker(index), move || {
                 // SAFETY: as in `Scope::spawn`.
                 body(
                     unsafe { scope.as_ref() },
@@ -390,13 +357,11 @@ where
     S: ScopeKind<'scope>,
     OP: FnOnce(&S) -> R,
 {
-    let worker = WorkerThread::current();
-    if !worker.is_some_and(|worker| ptr::eq(&**worker.registry(), &**registry)) {
-        install::refuse_if_closed(registry);
-    }
-    let owner = match worker {
-        Some(worker) => Owner::Worker(worker),
-        None => Owner::Thread,
+    let caller = Caller::of(registry);
+    install::panic_if_refused(caller, registry);
+    let owner = match caller {
+        Caller::Own(worker) | Caller::OtherPool(worker) => Owner::Worker(worker),
+        Caller::Outside => Owner::Thread,
     };
     run_scope(registry, owner, op)
 }

@@ -133,7 +133,7 @@ impl ThreadPool {
     pub fn shutdown_now(self) -> usize {
         let registry = self.into_registry();
         let may_wait = may_wait_here(&registry);
-        registry.start_discarding();
+        registry.end().start_discarding();
         registry.begin_shutdown();
         if may_wait {
             registry.join_threads();

@@ -11,84 +11,68 @@ use crate::registry::Registry;
 use crate::sync::Arc;
 use crate::task::{self, Origin, Task};
 use crate::unwind;
-use crate::worker::{self, WorkerThread};
-use std::ptr;
+use crate::worker::{self, Caller, Lane, WorkerThread};
 
-/// Decides where a task submitted from this thread goes (bound/), with
-/// the worker of this thread, if any.
-fn admit(
-    registry: &Registry,
-    wait: Wait,
-) -> Result<(Route, Option<&'static WorkerThread>), Rejected> {
-    let worker = WorkerThread::current();
-    let submitter = match worker {
-        Some(worker) if ptr::eq(&**worker.registry(), registry) => Submitter::OwnWorker,
-        Some(_) => Submitter::OtherPoolWorker,
-        None => Submitter::Outside,
+/// Decides where a task submitted from this thread goes (bound/), and who
+/// the submitter is.
+fn admit(registry: &Registry, wait: Wait) -> Result<(Route, Caller), Rejected> {
+    let caller = Caller::of(registry);
+    if caller.is_refused_by(registry) {
+        return Err(Rejected::ShutDown);
+    }
+    let submitter = match caller {
+        Caller::Own(_) => Submitter::OwnWorker,
+        Caller::OtherPool(_) => Submitter::OtherPoolWorker,
+        Caller::Outside => Submitter::Outside,
     };
     let route = bound::admit(
         registry.bound(),
         registry.full_policy(),
-        registry.is_closed(),
         submitter,
         wait,
         |job| registry.inject(job),
     )?;
-    Ok((route, worker))
+    Ok((route, caller))
 }
 
 /// The pool was closed while the producer waited for room (`WaitInLine`):
 /// its closure was dropped.
 struct ShutDown;
 
-/// The order in which a worker starts the tasks it spawned itself.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Order {
-    /// Newest first (`spawn`): what it touched last is hot in its cache.
-    Lifo,
-    /// Oldest first (`spawn_fifo`).
-    Fifo,
-}
-
-/// Queues `runner` (a closure that does not unwind) along `route`;
-/// `worker` is the calling thread's, if it is one. `gives_slot_back`: the
-/// runner gives its slot of the bound back itself (a task's cell), so it is
-/// not wrapped to do so.
+/// Queues `runner` (a closure that does not unwind) along `route`, for
+/// `lane` (`Lane::Lifo`, or `Lane::Fifo(None)` for `spawn_fifo`); `caller`
+/// is who admitted it. `gives_slot_back`: the runner gives its slot of the
+/// bound back itself (a task's cell), so it is not wrapped to do so.
 fn dispatch<F>(
     registry: &Registry,
-    (route, order): (Route, Order),
-    worker: Option<&WorkerThread>,
+    (route, lane): (Route, Lane<'static>),
+    caller: Caller,
     runner: F,
     gives_slot_back: bool,
 ) -> Result<(), ShutDown>
 where
     F: FnOnce() + Send + 'static,
 {
-    match (route, worker) {
-        // Inside an isolated region the task takes the isolation with it,
-        // and queues newest first (worker/restricted.rs).
-        (Route::Local, Some(worker)) if worker.is_isolated() => {
-            worker.push(into_job(move || worker::in_isolation(runner)));
-        }
-        (Route::Local, Some(worker)) if order == Order::Fifo => {
-            worker.push_detached_fifo(into_job(runner));
-        }
-        (Route::Local, Some(worker)) => worker.push(into_job(runner)),
-        (Route::Inject { counted }, _) => {
-            let job = if counted && !gives_slot_back {
-                counted_job(runner)
-            } else {
-                into_job(runner)
-            };
-            registry.inject(job);
-        }
-        (Route::WaitInLine, Some(worker)) => {
+    match (route, caller) {
+        (Route::CallerRuns, _) => runner(),
+        (Route::WaitInLine, Caller::OtherPool(worker)) => {
             return wait_in_line(registry, worker, runner, gives_slot_back);
         }
-        (Route::CallerRuns, _) => runner(),
-        (Route::Local | Route::WaitInLine, None) => {
-            unreachable!("pilfer: a worker-only route for a thread outside every pool")
+        (Route::WaitInLine, _) => {
+            unreachable!("pilfer: waiting in line, but not on a worker of another pool")
         }
+        // SAFETY: `runner` is `'static` and does not unwind (callers wrap
+        // user code in `halt_unwinding`); neither does `release_slot`.
+        (Route::Inject { counted: true }, _) if !gives_slot_back => unsafe {
+            worker::queue_job(registry, caller, lane, move || {
+                release_slot();
+                runner();
+            })
+        },
+        // SAFETY: as above.
+        (Route::Local | Route::Inject { .. }, _) => unsafe {
+            worker::queue_job(registry, caller, lane, runner)
+        },
     }
     Ok(())
 }
@@ -133,17 +117,6 @@ where
         }
         None => Ok(()),
     }
-}
-
-/// The job of a task that holds a slot of the bound, given back as it starts.
-fn counted_job<F>(runner: F) -> JobRef
-where
-    F: FnOnce() + Send + 'static,
-{
-    into_job(move || {
-        release_slot();
-        runner();
-    })
 }
 
 /// Runs a detached closure on the submitting thread (`CallerRuns`); its
@@ -205,8 +178,8 @@ where
 /// Runs a detached closure along `route`.
 fn spawn_along<F>(
     registry: &Registry,
-    (route, order): (Route, Order),
-    worker: Option<&WorkerThread>,
+    (route, lane): (Route, Lane<'static>),
+    caller: Caller,
     func: F,
 ) -> Result<(), ShutDown>
 where
@@ -217,11 +190,11 @@ where
             run_on_caller(registry, func);
             Ok(())
         }
-        Route::Local => dispatch(registry, (route, order), worker, detached(func), false),
+        Route::Local => dispatch(registry, (route, lane), caller, detached(func), false),
         route => dispatch(
             registry,
-            (route, order),
-            worker,
+            (route, lane),
+            caller,
             detached_from_outside(func),
             false,
         ),
@@ -237,12 +210,12 @@ fn panic_closed(what: &str) -> ! {
     )
 }
 
-pub(crate) fn spawn_in<F>(registry: &Registry, order: Order, func: F)
+pub(crate) fn spawn_in<F>(registry: &Registry, lane: Lane<'static>, func: F)
 where
     F: FnOnce() + Send + 'static,
 {
     let refused = match admit(registry, Wait::Policy) {
-        Ok((route, worker)) => spawn_along(registry, (route, order), worker, func).is_err(),
+        Ok((route, caller)) => spawn_along(registry, (route, lane), caller, func).is_err(),
         // `Wait::Policy` never gives up waiting: only a closed pool refuses.
         Err(_) => true,
     };
@@ -260,11 +233,11 @@ where
     F: FnOnce() + Send + 'static,
 {
     match admit(registry, wait) {
-        Ok((route, worker)) => {
+        Ok((route, caller)) => {
             // Only a timeout too large to represent (`Wait::Forever`) waits
             // in line; refused there, the closure is already dropped and
             // cannot be handed back.
-            if spawn_along(registry, (route, Order::Lifo), worker, func).is_err() {
+            if spawn_along(registry, (route, Lane::Lifo), caller, func).is_err() {
                 panic_closed("spawn_timeout");
             }
             Ok(())
@@ -294,7 +267,7 @@ where
     T: Send + 'static,
 {
     match admit(registry, wait) {
-        Ok((route, worker)) => {
+        Ok((route, caller)) => {
             let origin = Origin {
                 counted: matches!(route, Route::Inject { counted: true } | Route::WaitInLine),
                 from_outside: matches!(route, Route::Inject { .. } | Route::WaitInLine),
@@ -303,8 +276,8 @@ where
             let (task, cell) = task::new_task(func, registry, origin);
             let queued = dispatch(
                 registry,
-                (route, Order::Lifo),
-                worker,
+                (route, Lane::Lifo),
+                caller,
                 task::task_job(cell),
                 true,
             );
@@ -344,8 +317,8 @@ where
     F: FnOnce() + Send + 'static,
 {
     match WorkerThread::current() {
-        Some(worker) => spawn_in(worker.registry(), Order::Lifo, func),
-        None => spawn_in(global::registry(), Order::Lifo, func),
+        Some(worker) => spawn_in(worker.registry(), Lane::Lifo, func),
+        None => spawn_in(global::registry(), Lane::Lifo, func),
     }
 }
 
@@ -378,7 +351,7 @@ where
     F: FnOnce() + Send + 'static,
 {
     match WorkerThread::current() {
-        Some(worker) => spawn_in(worker.registry(), Order::Fifo, func),
-        None => spawn_in(global::registry(), Order::Fifo, func),
+        Some(worker) => spawn_in(worker.registry(), Lane::Fifo(None), func),
+        None => spawn_in(global::registry(), Lane::Fifo(None), func),
     }
 }

@@ -14,12 +14,11 @@ use crate::sync::Arc;
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::cell::UnsafeCell;
 use crate::unwind::{self, Payload};
-use crate::worker::{self, WorkerThread};
+use crate::worker::{self, Caller, WorkerThread};
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr;
 use std::task::{Context, Poll};
 
 /// Not started yet: it may still start, or be cancelled.
@@ -96,7 +95,7 @@ impl<T: Send + 'static> TaskCell<T> {
     /// The task's job: runs the closure unless the task was cancelled, or
     /// discards it if it came from outside and the pool is discarding.
     pub(crate) fn run(&self) {
-        if self.from_outside && self.registry.is_discarding() {
+        if self.from_outside && self.registry.end().is_discarding() {
             self.cancel(true);
             return;
         }
@@ -174,7 +173,7 @@ impl<T: Send + 'static> TaskCell<T> {
 
     /// Whether the calling thread is a worker of the task's pool.
     fn on_own_pool(&self) -> Option<&'static WorkerThread> {
-        WorkerThread::current().filter(|worker| ptr::eq(&**worker.registry(), &*self.registry))
+        Caller::of(&self.registry).own()
     }
 }
 

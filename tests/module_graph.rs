@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics", "parker", "pin", "queue", "table"],
     &["sleep", "spares"],
     &["latch"],
-    &["job"],
+    &["job", "end"],
     &["frames", "bound"],
     &["publish", "config"],
     &["registry"],

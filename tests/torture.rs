@@ -20,7 +20,13 @@
 //! cargo test --test torture                                   # a few seconds
 //! PILFER_TORTURE_SECS=600 cargo test --release --test torture # a long soak
 //! PILFER_TORTURE_SEED=1234 cargo test --test torture          # replay a seed
+//! PILFER_TORTURE_THREADS=64 cargo test --release --test torture  # oversubscribed
 //! ```
+//!
+//! `PILFER_TORTURE_THREADS` sets the worker count of the two long-lived
+//! multi-worker pools (3 and 2 by default); far above the machine's cores,
+//! their workers sleep and wake thousands of times a second (the run prints
+//! how often they slept).
 //!
 //! A seed fixes what each driver thread asks for; the interleavings still
 //! vary from run to run, so a replay makes the failing mix likely, not
@@ -912,6 +918,8 @@ fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
 struct RoundReport {
     operations: usize,
     closures: usize,
+    /// Times the long-lived pools' workers went to sleep.
+    parks: u64,
     problems: Vec<String>,
 }
 
@@ -924,9 +932,13 @@ fn round(seed: u64, until: Instant) -> RoundReport {
     } else {
         FullPolicy::CallerRuns
     };
+    let (wide, bounded) = match env_u64("PILFER_TORTURE_THREADS") {
+        Some(threads) => (threads as usize, threads as usize),
+        None => (3, 2),
+    };
     let world = Arc::new(World {
-        wide: Tracked::build("wide".into(), 3, None),
-        bounded: Tracked::build("bounded".into(), 2, Some((3, policy))),
+        wide: Tracked::build("wide".into(), wide, None),
+        bounded: Tracked::build("bounded".into(), bounded, Some((3, policy))),
         single: Tracked::build("single".into(), 1, None),
         deferred: Mutex::new(Vec::new()),
     });
@@ -965,7 +977,9 @@ fn round(seed: u64, until: Instant) -> RoundReport {
     }
     let world = Arc::try_unwrap(world).unwrap_or_else(|_| panic!("the pools are still shared"));
     let mut stats = vec![];
+    let mut parks = 0;
     for tracked in [world.wide, world.bounded, world.single] {
+        parks += tracked.pool.metrics().parks();
         stats.push(tracked.stats);
         drop(tracked.pool);
     }
@@ -984,6 +998,7 @@ fn round(seed: u64, until: Instant) -> RoundReport {
     RoundReport {
         operations: operations.load(Ordering::Relaxed),
         closures: ledger().used(),
+        parks,
         problems,
     }
 }
@@ -1004,7 +1019,7 @@ fn torture() {
     let start = Instant::now();
     let end = start + run_for;
     let mut seeds = Rng(seed);
-    let (mut rounds, mut operations, mut closures) = (0, 0, 0);
+    let (mut rounds, mut operations, mut closures, mut parks) = (0, 0, 0, 0);
     loop {
         let until = end.min(Instant::now() + ROUND_LENGTH);
         watchdog.arm(until);
@@ -1012,6 +1027,7 @@ fn torture() {
         rounds += 1;
         operations += report.operations;
         closures += report.closures;
+        parks += report.parks;
         assert!(
             report.problems.is_empty(),
             "seed {seed}, round {rounds}: {} problems (replay with \
@@ -1025,8 +1041,8 @@ fn torture() {
         }
     }
     println!(
-        "torture: {rounds} rounds, {operations} top-level operations, {closures} closures \
-         in {:.1?}",
+        "torture: {rounds} rounds, {operations} top-level operations, {closures} closures, \
+         {parks} sleeps of the long-lived pools' workers in {:.1?}",
         start.elapsed()
     );
     assert!(operations >= DRIVERS, "seed {seed}: hardly anything ran");

@@ -188,21 +188,19 @@ impl Rejected {
 
 /// Admission: decides where a task submitted by `submitter` goes, taking a
 /// slot of `bound` (waiting as `wait` and `policy` allow) when it must.
-/// `closed` pools refuse work from outside. `inject` queues the tasks
-/// handed over by producers that this call grants a slot to.
+/// (Whether a closed pool takes the task at all is the caller's question,
+/// asked first: worker/route.rs.) `inject` queues the tasks handed over by
+/// producers that this call grants a slot to.
+#[inline]
 pub(crate) fn admit(
     bound: Option<&Bound>,
     policy: FullPolicy,
-    closed: bool,
     submitter: Submitter,
     wait: Wait,
     inject: impl Fn(JobRef),
 ) -> Result<Route, Rejected> {
     if submitter == Submitter::OwnWorker {
         return Ok(Route::Local);
-    }
-    if closed {
-        return Err(Rejected::ShutDown);
     }
     let Some(bound) = bound else {
         return Ok(Route::Inject { counted: false });

@@ -3,7 +3,6 @@
 
 use super::{WORKER_THREAD, WorkerThread, restricted};
 use crate::job::JobRef;
-use crate::latch::Latch;
 use crate::metrics::bump;
 use crate::pin::Placement;
 use crate::publish::{Attached, Publication};
@@ -12,7 +11,6 @@ use crate::registry::Registry;
 use crate::rng::XorShift64Star;
 use crate::sleep::Sleep;
 use crate::sync::Arc;
-use crate::sync::atomic::Ordering;
 use std::cell::Cell;
 use std::ptr;
 
@@ -20,49 +18,64 @@ impl WorkerThread {
     /// The shutdown phase: runs queued jobs until no worker runs a job and
     /// no queue holds one. A worker may not leave as soon as *it* finds
     /// nothing: a job still running elsewhere may queue more work and wait
-    /// for it.
-    ///
-    /// `registry.running` counts the workers not idle in this phase; a
-    /// worker counts itself back in *before* it looks for work. The worker
-    /// that counts itself out last checks the queues: nothing can be queued
-    /// unseen, since every push came from a worker that was counted then,
-    /// and the AcqRel read-modify-writes on `running` carry each push to
-    /// that last check. Empty queues there mean the pool is done.
+    /// for it. Who ends the phase is end.rs's count of running workers.
     pub(super) fn finish(&self) {
         let registry = &*self.registry;
+        let end = registry.end();
         let sleep = &registry.sleep;
-        loop {
+        'phase: loop {
             // Counted as running here.
             self.drain();
-            let mut last = registry.running.fetch_sub(1, Ordering::AcqRel) == 1;
+            match self.count_out() {
+                CountedOut::Ended => return,
+                CountedOut::WorkLeft => continue 'phase,
+                CountedOut::OthersRun => {}
+            }
             loop {
-                if last && !registry.has_work() {
-                    registry.release_workers();
+                if end.is_drained() {
                     return;
                 }
-                if registry.drained.probe() {
-                    return;
-                }
-                registry.running.fetch_add(1, Ordering::AcqRel);
+                end.count_in();
                 if let Some(job) = self.find_work() {
                     self.execute(job);
-                    break;
+                    continue 'phase;
                 }
-                last = registry.running.fetch_sub(1, Ordering::AcqRel) == 1;
-                if !last {
+                match self.count_out() {
+                    CountedOut::Ended => return,
+                    CountedOut::WorkLeft => continue 'phase,
                     // Others still run: sleep until one of them queues
-                    // work, or the last one closes the pool.
-                    sleep.start_searching();
-                    Sleep::sleep(
-                        sleep,
-                        self.index,
-                        &registry.drained,
-                        || registry.has_work_for(self.index),
-                        || bump(&self.slot().counters.parks),
-                    );
-                    sleep.stop_searching(|| registry.has_shared_work());
+                    // work, or the last one ends the phase.
+                    CountedOut::OthersRun => {
+                        sleep.start_searching();
+                        Sleep::sleep(
+                            sleep,
+                            self.index,
+                            end.drained(),
+                            || registry.has_work_for(self.index),
+                            || bump(&self.slot().counters.parks),
+                        );
+                        sleep.stop_searching(|| registry.has_shared_work());
+                    }
                 }
             }
+        }
+    }
+
+    /// Counts this worker out of the running ones (end.rs). The last one
+    /// out while the pool shuts down ends the shutdown phase: it lets the
+    /// workers exit if no queue holds a job, or else counts itself back in
+    /// to run what is left.
+    pub(super) fn count_out(&self) -> CountedOut {
+        let registry = &*self.registry;
+        if !registry.end().count_out() {
+            return CountedOut::OthersRun;
+        }
+        if registry.has_work() {
+            registry.end().count_in();
+            CountedOut::WorkLeft
+        } else {
+            registry.release_workers();
+            CountedOut::Ended
         }
     }
 
@@ -72,6 +85,16 @@ impl WorkerThread {
             self.execute(job);
         }
     }
+}
+
+/// What a worker that counted itself out does next.
+pub(super) enum CountedOut {
+    /// It was the last one, and nothing was left: the pool is drained.
+    Ended,
+    /// It was the last one, and work was left: it is counted in again.
+    WorkLeft,
+    /// Other workers still run.
+    OthersRun,
 }
 
 /// The body of a worker thread.
@@ -89,7 +112,7 @@ pub(crate) fn main_loop(
     let _current = CurrentWorker::set(&worker);
     worker.registry.run_start_handler(index);
 
-    worker.wait_until(&worker.registry.shutting_down);
+    worker.wait_until(worker.registry.end().shutting_down());
     worker.finish();
     worker.registry.run_exit_handler(index);
     // The exit handler may have spawned tasks onto this worker's deque.

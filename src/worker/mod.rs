@@ -7,12 +7,14 @@
 mod fifo;
 mod lifecycle;
 mod restricted;
+mod route;
 mod spare;
 mod wait;
 
 pub(crate) use fifo::ScopeQueues;
 pub(crate) use lifecycle::{adopt_current_thread, main_loop, release_current_thread};
 pub(crate) use restricted::in_isolation;
+pub(crate) use route::{Caller, Lane, into_job_for, place, queue_job};
 
 use crate::job::JobRef;
 use crate::metrics::bump;
@@ -87,7 +89,7 @@ impl WorkerThread {
     /// The worker running on this thread, if it belongs to `registry`.
     #[inline]
     pub(crate) fn current_in(registry: &Registry) -> Option<&'static WorkerThread> {
-        WorkerThread::current().filter(|worker| ptr::eq(&*worker.registry, registry))
+        Caller::of(registry).own()
     }
 
     #[inline]
@@ -319,7 +321,7 @@ pub(crate) fn is_worker_thread() -> bool {
 /// dropped instead (`shutdown_now`); counted as discarded if so.
 pub(crate) fn discard_outside_task() -> bool {
     match WorkerThread::current() {
-        Some(worker) if worker.registry().is_discarding() => {
+        Some(worker) if worker.registry().end().is_discarding() => {
             worker.registry().count_cancelled(true);
             true
         }

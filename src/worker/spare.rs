@@ -3,15 +3,13 @@
 //! or exits) is `spares/`; this is the workers' side of it.
 
 use super::WorkerThread;
-use super::lifecycle::CurrentWorker;
+use super::lifecycle::{CountedOut, CurrentWorker};
 use crate::job::JobRef;
-use crate::latch::Latch;
 use crate::pin;
 use crate::queue::LocalQueue;
 use crate::registry::{Registry, SpareSlot};
 use crate::sleep::{Sleeper, WakeCondition};
 use crate::spares::{Call, Compensation};
-use crate::sync::atomic::Ordering;
 use crate::sync::{Arc, thread};
 
 impl WorkerThread {
@@ -32,7 +30,7 @@ impl WorkerThread {
         let core = registry.pinned_core(self.index);
         // `--cfg pilfer_bug="no_compensation"` starts no spare, to show
         // that the loom model of the hand-over catches the deadlock.
-        let compensation = registry.spares.begin_block(self.index, core);
+        let compensation = registry.spares().begin_block(self.index, core);
         // From here on the block ends however this returns or unwinds.
         self.blocked.set(true);
         let _unblock = Unblock(self);
@@ -53,7 +51,7 @@ impl Drop for Unblock<'_> {
         let registry = &worker.registry;
         // A spare on duty may be surplus now: wake the ones that sleep, so
         // that they notice and retire.
-        for index in registry.spares.end_block(worker.index) {
+        for index in registry.spares().end_block(worker.index) {
             registry.sleep.wake_worker(index);
         }
     }
@@ -63,7 +61,7 @@ impl Drop for Unblock<'_> {
 /// (the OS refusing a thread) leaves the block uncompensated.
 fn start_spare(registry: &Arc<Registry>) {
     let Some(slot) = registry.spare_slot() else {
-        registry.spares.failed_to_start();
+        registry.spares().failed_to_start();
         return;
     };
     let SpareSlot {
@@ -80,14 +78,14 @@ fn start_spare(registry: &Arc<Registry>) {
     let spare_registry = Arc::clone(registry);
     // The spare counts itself on duty before it runs anything; `started`
     // must come first, so that its first surplus check sees it.
-    registry.spares.started(index);
+    registry.spares().started(index);
     match builder.spawn(move || spare_main(spare_registry, index, deque)) {
         Ok(handle) => registry.keep_thread(handle),
         Err(_) => {
             // The deque went down with the closure: this slot is not
             // reused (one less spare fits; only after the OS refused a
             // thread).
-            registry.spares.leave(index);
+            registry.spares().leave(index);
             registry.expect_exit_undone();
         }
     }
@@ -111,7 +109,7 @@ struct SpareDuty<'a> {
 
 impl WakeCondition for SpareDuty<'_> {
     fn is_met(&self) -> bool {
-        self.registry.shutting_down.probe() || self.registry.spares.surplus()
+        self.registry.end().is_shutting_down() || self.registry.spares().surplus()
     }
 
     fn prepare_sleep(&self, _sleeper: &Sleeper<'_>) -> bool {
@@ -127,7 +125,7 @@ fn spare_main(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) 
     // Moved to its seat, or over every core (it started with its
     // creator's mask, perhaps one core), before it runs anything.
     registry
-        .spares
+        .spares()
         .thread_started(index, pin::current_os_thread());
     let worker = WorkerThread::new(registry, index, deque);
     let keep_slot = {
@@ -138,18 +136,18 @@ fn spare_main(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) 
         let keep_slot = loop {
             // On duty: counted among the workers that may queue work
             // (`WorkerThread::finish`) before it looks for any.
-            registry.running.fetch_add(1, Ordering::AcqRel);
+            registry.end().count_in();
             match worker.serve() {
                 Served::ShuttingDown => {
                     worker.finish();
-                    registry.spares.leave(index);
+                    registry.spares().leave(index);
                     break false;
                 }
                 Served::Retired => {
                     worker.count_out_idle();
-                    match registry.spares.wait_for_call(index) {
+                    match registry.spares().wait_for_call(index) {
                         Call::Duty => continue,
-                        Call::Exit => break !registry.shutting_down.probe(),
+                        Call::Exit => break !registry.end().is_shutting_down(),
                     }
                 }
             }
@@ -180,15 +178,15 @@ impl WorkerThread {
         let registry = &*self.registry;
         let duty = SpareDuty { registry };
         loop {
-            if registry.shutting_down.probe() {
+            if registry.end().is_shutting_down() {
                 return Served::ShuttingDown;
             }
-            if registry.spares.surplus() {
+            if registry.spares().surplus() {
                 if let Some(job) = self.take_local_job() {
                     self.execute(job);
                     continue;
                 }
-                if registry.spares.try_retire(self.index) {
+                if registry.spares().try_retire(self.index) {
                     return Served::Retired;
                 }
             }
@@ -198,21 +196,13 @@ impl WorkerThread {
         }
     }
 
-    /// A retired spare counts itself out of the running workers. If that
-    /// leaves none while the pool shuts down (the workers are all idle in
-    /// their shutdown phase then), the last one's duty falls to this spare:
-    /// release the workers if nothing is queued, else take part in the
-    /// shutdown phase. (None left otherwise is not the end: a thread
-    /// adopted by `use_current_thread` is not counted.)
+    /// A retired spare counts itself out of the running workers, and may
+    /// be the last one out (lifecycle.rs, `count_out`): with work left, it
+    /// takes part in the shutdown phase. (None left otherwise is not the
+    /// end: a thread adopted by `use_current_thread` is not counted.)
     fn count_out_idle(&self) {
-        let registry = &*self.registry;
-        if registry.running.fetch_sub(1, Ordering::AcqRel) == 1 && registry.shutting_down.probe() {
-            if registry.has_work() {
-                registry.running.fetch_add(1, Ordering::AcqRel);
-                self.finish();
-            } else {
-                registry.release_workers();
-            }
+        if let CountedOut::WorkLeft = self.count_out() {
+            self.finish();
         }
     }
 }
