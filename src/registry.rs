@@ -3,7 +3,7 @@
 //! the operations on it: starting workers is `start.rs`, what a worker does
 //! is `worker/`.
 
-use crate::bound::{Bound, FullPolicy};
+use crate::bound::{self, Bound, FullPolicy, Rejected, Route, Submitter, Ticket, Wait};
 use crate::config::{self, LifecycleHandler, PanicHandler, PoolConfig, ThreadNamer};
 use crate::end::PoolEnd;
 use crate::job::JobRef;
@@ -197,13 +197,42 @@ impl Registry {
         &self.injector
     }
 
+    /// Admission of a task from `submitter` (bound/, `admit`), under this
+    /// pool's bound and policy. The bound's grants queue the tasks of the
+    /// producers they hand a slot to through the injector, here and in the
+    /// two calls below: a waiting producer's task may go to any worker.
     #[inline]
-    pub(crate) fn bound(&self) -> Option<&Bound> {
-        self.bound.as_ref()
+    pub(crate) fn admit(&self, submitter: Submitter, wait: Wait) -> Result<Route, Rejected> {
+        bound::admit(
+            self.bound.as_ref(),
+            self.full_policy,
+            submitter,
+            wait,
+            |job| self.inject(job),
+        )
     }
 
-    pub(crate) fn full_policy(&self) -> FullPolicy {
-        self.full_policy
+    /// A counted task started or was cancelled: its slot of the bound goes
+    /// back (to the first producer in line, if any). Nothing without a
+    /// bound.
+    pub(crate) fn release_slot(&self) {
+        if let Some(bound) = &self.bound {
+            bound.release(|job| self.inject(job));
+        }
+    }
+
+    /// A worker of another pool hands the task `make_job` builds to the
+    /// bound's line (bound/, `Bound::hand_to_line`).
+    ///
+    /// # Panics
+    ///
+    /// Without a bound: only admission to a bounded pool sends a task there.
+    #[cold]
+    pub(crate) fn hand_to_line(&self, make_job: impl FnOnce(Ticket) -> JobRef) -> Ticket {
+        self.bound
+            .as_ref()
+            .expect("pilfer: waiting in line for a bound that does not exist")
+            .hand_to_line(make_job, |job| self.inject(job))
     }
 
     /// Tasks from outside not yet started: exact with a bound; without one,

@@ -25,13 +25,7 @@ fn admit(registry: &Registry, wait: Wait) -> Result<(Route, Caller), Rejected> {
         Caller::OtherPool(_) => Submitter::OtherPoolWorker,
         Caller::Outside => Submitter::Outside,
     };
-    let route = bound::admit(
-        registry.bound(),
-        registry.full_policy(),
-        submitter,
-        wait,
-        |job| registry.inject(job),
-    )?;
+    let route = registry.admit(submitter, wait)?;
     Ok((route, caller))
 }
 
@@ -90,9 +84,6 @@ fn wait_in_line<F>(
 where
     F: FnOnce() + Send + 'static,
 {
-    let bound = registry
-        .bound()
-        .expect("pilfer: waiting in line for a bound that does not exist");
     let make_job = |ticket: bound::Ticket| {
         into_job(move || {
             if ticket.is_refused() {
@@ -105,7 +96,7 @@ where
             runner();
         })
     };
-    let ticket = bound.hand_to_line(make_job, |job| registry.inject(job));
+    let ticket = registry.hand_to_line(make_job);
     worker.wait_until(ticket.latch());
     match ticket.take_returned() {
         Some(job) => {
@@ -140,11 +131,7 @@ where
 /// A counted task is starting on a worker: give its slot back.
 fn release_slot() {
     let worker = WorkerThread::current().expect("pilfer: queued task ran off-pool");
-    let registry = worker.registry();
-    registry
-        .bound()
-        .expect("pilfer: counted task in an unbounded pool")
-        .release(|job| registry.inject(job));
+    worker.registry().release_slot();
 }
 
 /// A detached closure spawned by a worker of its own pool, with its panic

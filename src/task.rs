@@ -155,10 +155,7 @@ impl<T: Send + 'static> TaskCell<T> {
 
     fn give_back_slot(&self) {
         if self.counted {
-            let registry = &*self.registry;
-            if let Some(bound) = registry.bound() {
-                bound.release(|job| registry.inject(job));
-            }
+            self.registry.release_slot();
         }
     }
 
