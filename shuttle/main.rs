@@ -309,6 +309,31 @@ fn bounded_pool(threads: usize, max: usize) -> pilfer::ThreadPool {
         .unwrap()
 }
 
+/// A pool of two workers with `max_pending(1)`, both workers held at the
+/// returned gate (closures 0 and 1 of `runs`, which has room for 7) and the
+/// bound filled by closure 2, which nobody can start before the gate opens.
+fn held_full_pool() -> (Arc<pilfer::ThreadPool>, Arc<Runs>, Arc<Gate>) {
+    let pool = Arc::new(bounded_pool(2, 1));
+    let runs = Runs::new(7);
+    let gate = Gate::new();
+    let started = Tally::new();
+    // Occupy both workers (the second spawn may wait for the first to start).
+    for closure in 0..2 {
+        let (runs, gate, started) = (runs.clone(), gate.clone(), started.clone());
+        pool.spawn(move || {
+            started.add();
+            gate.wait();
+            runs.ran(closure);
+        });
+    }
+    started.wait_for(2);
+    {
+        let runs = runs.clone();
+        pool.spawn(move || runs.ran(2));
+    }
+    (pool, runs, gate)
+}
+
 /// Locks `mutex`, ignoring poisoning. Shuttle runs every thread of an
 /// execution on one OS thread, whose panic count std's mutex consults: a
 /// guard dropped while *another* shuttle thread is unwinding (a deliberate
@@ -495,25 +520,7 @@ fn submits_from_two_threads_wake_sleeping_workers() {
 /// accepted closure runs exactly once. Catches `no_grant`: a freed slot is
 /// never handed to the producer waiting in line.
 fn bounded_producers_block_then_get_through() {
-    let pool = Arc::new(bounded_pool(2, 1));
-    let runs = Runs::new(7);
-    let gate = Gate::new();
-    let started = Tally::new();
-    // Occupy both workers (the second spawn may wait for the first to start).
-    for closure in 0..2 {
-        let (runs, gate, started) = (runs.clone(), gate.clone(), started.clone());
-        pool.spawn(move || {
-            started.add();
-            gate.wait();
-            runs.ran(closure);
-        });
-    }
-    started.wait_for(2);
-    // Fills the bound: nobody can start it before the gate opens.
-    {
-        let runs = runs.clone();
-        pool.spawn(move || runs.ran(2));
-    }
+    let (pool, runs, gate) = held_full_pool();
     assert_eq!(pool.pending(), 1);
     let producers: Vec<_> = (3..5)
         .map(|closure| {
@@ -572,23 +579,7 @@ fn bounded_producers_block_then_get_through() {
 /// still runs, the refused ones never. Catches `no_close_wake`: a producer
 /// stays in line and nothing ever frees a slot for it before it returns.
 fn close_refuses_producers_blocked_on_the_bound() {
-    let pool = Arc::new(bounded_pool(2, 1));
-    let runs = Runs::new(7);
-    let gate = Gate::new();
-    let started = Tally::new();
-    for closure in 0..2 {
-        let (runs, gate, started) = (runs.clone(), gate.clone(), started.clone());
-        pool.spawn(move || {
-            started.add();
-            gate.wait();
-            runs.ran(closure);
-        });
-    }
-    started.wait_for(2);
-    {
-        let runs = runs.clone();
-        pool.spawn(move || runs.ran(2));
-    }
+    let (pool, runs, gate) = held_full_pool();
     let spawner = {
         let (pool, runs) = (pool.clone(), runs.clone());
         shuttle::thread::spawn(move || {
