@@ -31,17 +31,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "asan.sh: no nightly toolchain (-Zsanitizer needs one); install it with: rustup toolchain install nightly" >&2
-    exit 1
-fi
-if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
-    echo "asan.sh: installing rust-src for -Zbuild-std" >&2
-    if ! rustup component add rust-src --toolchain nightly; then
-        echo "asan.sh: the nightly component rust-src (needed for -Zbuild-std) is not installed and could not be; nothing was checked" >&2
-        exit 1
-    fi
-fi
+# shellcheck source=scripts/nightly.sh
+source "scripts/nightly.sh"
+need_nightly asan.sh rust-src
 target="$(rustc +nightly -vV | sed -n 's/^host: //p')"
 case "$target" in
     x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu) ;;

@@ -26,17 +26,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-    echo "tsan.sh: no nightly toolchain; install it with: rustup toolchain install nightly" >&2
-    exit 1
-fi
-if ! rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
-    echo "tsan.sh: installing rust-src for -Zbuild-std" >&2
-    if ! rustup component add rust-src --toolchain nightly; then
-        echo "tsan.sh: rust-src is not available here and could not be installed; nothing was checked" >&2
-        exit 1
-    fi
-fi
+# shellcheck source=scripts/nightly.sh
+source "scripts/nightly.sh"
+need_nightly tsan.sh rust-src
 
 target="$(rustc +nightly -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Zsanitizer=thread"
