@@ -30,8 +30,9 @@ declare -A CATCHERS=(
     [abort_without_claim]="abort_races_the_start"
     [waker_unregistered]="awaited_tasks_wake_their_wakers"
     [no_compensation]="blocked_workers_are_compensated_by_spares a_spare_joins_the_shutdown"
+    [no_hand_over]="broadcasts_reach_every_worker_once blocked_workers_are_compensated_by_spares"
 )
-SWITCHES=(lost_wakeup no_recheck no_grant no_close_wake abort_without_claim waker_unregistered no_compensation)
+SWITCHES=(lost_wakeup no_recheck no_grant no_close_wake abort_without_claim waker_unregistered no_compensation no_hand_over)
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "shuttle.sh: cargo is not installed (or not on PATH); install Rust with rustup first" >&2

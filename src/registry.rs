@@ -262,7 +262,7 @@ impl Registry {
     /// Whether a queue that any worker may take from holds a job: the
     /// injector or a deque (not a broadcast queue, which only its own
     /// worker takes from).
-    pub(crate) fn has_shared_work(&self) -> bool {
+    fn has_shared_work(&self) -> bool {
         !self.injector.is_empty() || self.slots.iter().any(|slot| !slot.stealer.is_empty())
     }
 

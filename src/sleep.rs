@@ -14,25 +14,36 @@
 //! **Posting work** (`notify_new_work`), after a job was pushed to any queue:
 //!
 //! 1. `fence(SeqCst)` — fence **P**.
-//! 2. Load `counts`. If nobody searches and somebody sleeps, wake one sleeper
-//!    (`wake_one`). Otherwise do nothing: a searcher will find the job.
+//! 2. Load `counts`. If nobody sleeps, do nothing: a worker that falls
+//!    asleep later re-checks the queues. If somebody sleeps and nobody
+//!    searches, wake one sleeper (`wake_one`).
+//! 3. If somebody sleeps and somebody searches, leave the job to the
+//!    searchers (`leave_to_searchers`): set the `left` flag, `fence(SeqCst)`
+//!    — fence **L** — and load `counts` again. If nobody searches any more,
+//!    wake one sleeper after all; otherwise the searcher that stops last
+//!    takes the flag.
 //!
-//! That is the whole fast path: a fence and a load of a word that changes
-//! only when workers change state. No read-modify-write.
+//! The fast path, nobody asleep or a pool with nobody searching, is a fence
+//! and a load of a word that changes only when workers change state. No
+//! read-modify-write.
 //!
 //! **Waking one** (`wake_one`): under the mutex, re-check that nobody
-//! searches (a concurrent waker may have just made someone a searcher), pop
-//! one sleeper, move it from *asleep* to *searching* in `counts` on its
-//! behalf, and unpark it. Counting the wakee as a searcher at once is what
-//! stops a thundering herd: the next push sees a searcher and wakes nobody.
+//! searches (a concurrent waker may have just made someone a searcher; if
+//! so, leave the job to the searchers as in step 3), pop one sleeper, move
+//! it from *asleep* to *searching* in `counts` on its behalf, and unpark it.
+//! Counting the wakee as a searcher at once is what stops a thundering herd:
+//! the next push sees a searcher and wakes nobody.
 //!
 //! **Searching**: a worker that runs out of work increments `searching`
 //! (`start_searching`) and spins for a short while, trying to steal. When it
 //! stops searching (`stop_searching`, because it found a job or because what
-//! it waits for is done) it decrements `searching`; if it was the **last**
-//! searcher and somebody sleeps, it issues `fence(SeqCst)` and, if any queue
-//! still holds work, wakes one sleeper. This is the chain that spreads work:
-//! each worker that finds work hands the search on when more is queued.
+//! it waits for is done) it decrements `searching`. If it was the **last**
+//! searcher and somebody sleeps, it issues `fence(SeqCst)` — fence **H** —
+//! and wakes one sleeper when it takes the `left` flag (a poster left it a
+//! job) or when the queue it just took a job from still holds more (its
+//! caller's check, a constant number of queues). This is the chain that
+//! spreads work: each worker that finds work hands the search on when more
+//! is queued, and no step of it reads every worker's queue.
 //!
 //! **Falling asleep** (`sleep`), by a searcher whose spin ran out:
 //!
@@ -45,29 +56,44 @@
 //!    every deque, its own broadcast queue; see below for the broadcast
 //!    queues of others). If anything is there, take itself
 //!    off the list again (unless a waker already did) and go back to
-//!    searching.
+//!    searching. This read of every queue is on the way to sleep, where
+//!    the worker has nothing else to do, never on a task's path.
 //! 5. Otherwise park until unparked; a waker has then taken it off the list
 //!    (and counted it as searching), or its latch was set, or the wake-up was
 //!    spurious and it parks again.
 //!
 //! # Why no wake-up is lost
 //!
-//! Suppose a job J is pushed and every worker ends up asleep with J queued.
-//! Consider the poster's fence P and the state it then loads.
+//! Suppose a job J is pushed, and while it stays queued every worker ends
+//! up asleep or busy for good (a busy one may wait, outside the pool, for
+//! what J does). Consider the poster's fence P and the state it then loads.
 //!
-//! * If it saw nobody searching and somebody asleep, it woke one: not all
-//!   are asleep. (A concurrent waker that made someone a searcher instead
-//!   hands over to the next case.)
-//! * If it saw nobody asleep, or saw some worker W searching: W later either
-//!   stops searching or falls asleep, in both cases by a read-modify-write
-//!   of `counts` that comes *after* the value P's load read, followed by a
-//!   fence (S, or the one in `stop_searching`). Had that fence preceded P in
-//!   the single total order of SeqCst fences, P's load — sequenced after P —
-//!   would have had to see W's write. It did not, so P precedes W's fence,
-//!   and W's re-check of the queues, sequenced after its fence, sees J
-//!   (pushed before P). W therefore cancels its sleep, or (as the last
-//!   searcher) wakes a sleeper. If W was not the last searcher, the same
-//!   argument applies to the last one, whose decrement is later still.
+//! * If it saw nobody asleep: every worker that falls asleep later does so
+//!   by a read-modify-write of `counts` that comes *after* the value P's
+//!   load read, followed by its fence S. Had S preceded P in the single
+//!   total order of SeqCst fences, P's load — sequenced after P — would have
+//!   had to see that write. It did not, so P precedes S, and the sleeper's
+//!   re-check, sequenced after S, sees J (pushed before P): it cancels.
+//! * If it saw somebody asleep and nobody searching, it went on to
+//!   `wake_one`, which either woke a sleeper (not all are asleep) or found a
+//!   searcher under the mutex and left J to the searchers (next case).
+//! * If it left J to the searchers (flag set, fence L, then a load that saw
+//!   somebody searching: otherwise it woke one itself), take the searcher W
+//!   that stops last after that load, or falls asleep. W's read-modify-write
+//!   of `counts` comes after the value the load read. If W falls asleep, the
+//!   first case's argument, with L for P, shows that its re-check sees J.
+//!   If W stops searching as the last searcher with somebody asleep, its
+//!   fence H follows L (else the load after L would have seen W's
+//!   decrement), so W's swap of the flag sees it set — or sees it cleared
+//!   by a later taker, who woke a sleeper for it. If nobody sleeps when W
+//!   stops, a worker that falls asleep later re-checks as in the first case.
+//!   (The searcher that stops last might never look for work again: its
+//!   job may wait for J. That is why the flag exists.)
+//!
+//! The flag is set with a release swap and taken with an acquire swap, so
+//! that the sleeper woken for J by a searcher sees J: a swap continues the
+//! release sequence of every earlier swap. A flag left set after its job
+//! was taken costs one needless wake-up, never a lost one.
 //!
 //! A job only worker `i` may take (its broadcast queue) is not posted with
 //! `notify_new_work` but with `notify_worker(i)`: the pusher pushes, then
@@ -84,7 +110,7 @@
 //! The loom models in `loom/` check these arguments on small pools.
 
 use crate::parker::Parker;
-use crate::sync::atomic::{AtomicUsize, Ordering, fence};
+use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use crate::sync::{Arc, Mutex, lock};
 use crate::table::GrowTable;
 use crossbeam_utils::CachePadded;
@@ -138,6 +164,9 @@ pub(crate) struct Sleeper<'a> {
 
 pub(crate) struct Sleep {
     counts: CachePadded<AtomicUsize>,
+    /// Set by a poster that left its job to the searchers while others
+    /// sleep; the last searcher to stop takes it and wakes a sleeper.
+    left: CachePadded<AtomicBool>,
     state: Mutex<SleepState>,
     /// One per worker, spare workers included: where it sleeps.
     parkers: GrowTable<CachePadded<Parker>>,
@@ -146,11 +175,43 @@ pub(crate) struct Sleep {
 struct SleepState {
     /// Indices of the sleeping workers; the last one is woken first.
     sleepers: Vec<usize>,
-    /// `asleep[i]` is whether worker `i` is in `sleepers`.
-    asleep: Vec<bool>,
+    /// `listed[i]`: where worker `i` is in `sleepers`, if it is; a worker
+    /// that cancels its sleep leaves the list in constant time.
+    listed: Vec<Option<usize>>,
     /// `blocked[i]`: worker `i` is parked outside the protocol (`block`),
     /// to be woken for a job broadcast to it.
     blocked: Vec<bool>,
+}
+
+impl SleepState {
+    fn is_listed(&self, index: usize) -> bool {
+        self.listed[index].is_some()
+    }
+
+    fn list(&mut self, index: usize) {
+        debug_assert!(!self.is_listed(index));
+        self.listed[index] = Some(self.sleepers.len());
+        self.sleepers.push(index);
+    }
+
+    /// Takes the most recently listed sleeper off the list.
+    fn pop(&mut self) -> Option<usize> {
+        let index = self.sleepers.pop()?;
+        self.listed[index] = None;
+        Some(index)
+    }
+
+    /// Takes worker `index` off the list; `false` if it was not on it.
+    fn unlist(&mut self, index: usize) -> bool {
+        let Some(position) = self.listed[index].take() else {
+            return false;
+        };
+        self.sleepers.swap_remove(position);
+        if let Some(&moved) = self.sleepers.get(position) {
+            self.listed[moved] = Some(position);
+        }
+        true
+    }
 }
 
 impl Sleep {
@@ -160,9 +221,10 @@ impl Sleep {
         assert!(num_workers + spare_capacity <= MAX_WORKERS);
         Sleep {
             counts: CachePadded::new(AtomicUsize::new(0)),
+            left: CachePadded::new(AtomicBool::new(false)),
             state: Mutex::new(SleepState {
                 sleepers: Vec::with_capacity(num_workers),
-                asleep: vec![false; num_workers],
+                listed: vec![None; num_workers],
                 blocked: vec![false; num_workers],
             }),
             parkers: GrowTable::new(
@@ -180,7 +242,7 @@ impl Sleep {
     pub(crate) fn add_worker(&self) -> Option<usize> {
         let mut state = lock(&self.state);
         let index = self.parkers.push(CachePadded::new(Parker::new())).ok()?;
-        state.asleep.resize(index + 1, false);
+        state.listed.resize(index + 1, None);
         state.blocked.resize(index + 1, false);
         Some(index)
     }
@@ -194,22 +256,26 @@ impl Sleep {
     }
 
     /// A searcher stops searching. If it was the last one while others
-    /// sleep, it wakes one when `has_work` finds work still queued.
+    /// sleep, it wakes one when a poster left it work, or when
+    /// `more_where_found` (a check of the queue it took its job from, in
+    /// constant time) finds that queue holds more.
     #[inline]
-    pub(crate) fn stop_searching(&self, has_work: impl FnOnce() -> bool) {
+    pub(crate) fn stop_searching(&self, more_where_found: impl FnOnce() -> bool) {
         let previous = self.counts.fetch_sub(ONE_SEARCHING, Ordering::SeqCst);
         debug_assert!(searching(previous) > 0);
         if searching(previous) == 1 && sleeping(previous) > 0 {
-            self.hand_over_search(has_work);
+            self.hand_over_search(more_where_found);
         }
     }
 
     #[cold]
-    fn hand_over_search(&self, has_work: impl FnOnce() -> bool) {
-        // Pairs with fence P in `notify_new_work`: a job whose poster saw
-        // this worker searching is visible to `has_work` (module docs).
+    fn hand_over_search(&self, more_where_found: impl FnOnce() -> bool) {
+        // Fence H: pairs with fence L in `leave_to_searchers` (module docs).
         fence(Ordering::SeqCst);
-        if has_work() {
+        // Acquire: pairs with the release swap in `leave_to_searchers`, so
+        // that the sleeper woken for a job sees it.
+        let left = self.left.swap(false, Ordering::Acquire);
+        if left || more_where_found() {
             self.wake_one();
         }
     }
@@ -217,28 +283,49 @@ impl Sleep {
     /// Called after pushing work to any queue.
     #[inline]
     pub(crate) fn notify_new_work(&self) {
-        // Fence P: pairs with fence S in `sleep` and the fence in
-        // `hand_over_search`.
+        // Fence P: pairs with fence S in `sleep` and, through the load
+        // after fence L, with fence H in `hand_over_search`.
         fence(Ordering::SeqCst);
         let counts = self.counts.load(Ordering::Relaxed);
-        if searching(counts) == 0 && sleeping(counts) > 0 {
+        if sleeping(counts) > 0 {
             // `--cfg pilfer_bug="lost_wakeup"` removes this wake-up, to show
             // that the loom models catch its absence (loom/README.md).
             #[cfg(not(pilfer_bug = "lost_wakeup"))]
+            self.wake_one_or_leave(counts);
+        }
+    }
+
+    #[cold]
+    fn wake_one_or_leave(&self, counts: usize) {
+        if searching(counts) == 0 || !self.leave_to_searchers() {
             self.wake_one();
         }
+    }
+
+    /// Leaves a posted job to the workers now searching: sets the flag
+    /// that the last of them takes (`hand_over_search`). `false` if nobody
+    /// searches any more, so that the caller must wake a sleeper itself.
+    fn leave_to_searchers(&self) -> bool {
+        // `--cfg pilfer_bug="no_hand_over"` leaves the flag alone, to show
+        // that the tests catch a job left to a searcher that then stops.
+        #[cfg(not(pilfer_bug = "no_hand_over"))]
+        // Release: pairs with the acquire swap in `hand_over_search`; a
+        // swap, not a store, keeps earlier posters' release sequences.
+        self.left.swap(true, Ordering::Release);
+        // Fence L: pairs with fence H in `hand_over_search`.
+        fence(Ordering::SeqCst);
+        searching(self.counts.load(Ordering::Relaxed)) != 0
     }
 
     #[cold]
     fn wake_one(&self) {
         let mut state = lock(&self.state);
         // Changes of the sleeping count happen under this lock; a searcher
-        // that appeared since the caller looked will find the work instead.
-        if searching(self.counts.load(Ordering::Relaxed)) != 0 {
+        // that appeared since the caller looked is left the work instead.
+        if searching(self.counts.load(Ordering::Relaxed)) != 0 && self.leave_to_searchers() {
             return;
         }
-        if let Some(index) = state.sleepers.pop() {
-            state.asleep[index] = false;
+        if let Some(index) = state.pop() {
             self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
             // Unpark after unlocking: the wakee's first step is to take this
             // lock, and should not find it held by its waker.
@@ -272,7 +359,7 @@ impl Sleep {
             let mut state = lock(&self.state);
             let woken = std::mem::take(&mut state.sleepers);
             for &index in &woken {
-                state.asleep[index] = false;
+                state.listed[index] = None;
                 self.counts.fetch_add(SLEEPER_TO_SEARCHER, Ordering::SeqCst);
             }
             woken
@@ -303,9 +390,7 @@ impl Sleep {
         }
         {
             let mut state = lock(&this.state);
-            debug_assert!(!state.asleep[index]);
-            state.sleepers.push(index);
-            state.asleep[index] = true;
+            state.list(index);
             this.counts.fetch_add(SEARCHER_TO_SLEEPER, Ordering::SeqCst);
         }
         // Fence S: pairs with fence P in `notify_new_work` (module docs).
@@ -318,7 +403,7 @@ impl Sleep {
             on_park();
             loop {
                 this.parkers.get(index).park();
-                if !lock(&this.state).asleep[index] || condition.is_met() {
+                if !lock(&this.state).is_listed(index) || condition.is_met() {
                     break;
                 }
                 // Spurious wake-up: still listed, nothing happened.
@@ -365,12 +450,8 @@ impl Sleep {
     /// Under the lock: takes worker `index` off the sleepers' list if it is
     /// on it, counting it as a searcher again; returns whether it was.
     fn take_off_list(&self, state: &mut SleepState, index: usize) -> bool {
-        if !state.asleep[index] {
+        if !state.unlist(index) {
             return false;
-        }
-        state.asleep[index] = false;
-        if let Some(position) = state.sleepers.iter().position(|&i| i == index) {
-            state.sleepers.swap_remove(position);
         }
         // A SeqCst read-modify-write like every update of `counts`
         // (`start_searching`), made under the lock as changes of the
@@ -456,12 +537,11 @@ mod tests {
         assert_eq!(sleep.counts.load(Ordering::SeqCst), 0);
     }
 
-    #[test]
-    fn no_sleeper_is_woken_while_someone_searches() {
-        let sleep = Arc::new(Sleep::new(2, 0));
+    /// A worker that sleeps until woken, and a flag set once it parked.
+    fn sleeper(sleep: &Arc<Sleep>) -> (std::thread::JoinHandle<()>, Arc<AtomicBool>) {
         let parked = Arc::new(AtomicBool::new(false));
-        let sleeper = {
-            let (sleep, parked) = (Arc::clone(&sleep), Arc::clone(&parked));
+        let handle = {
+            let (sleep, parked) = (Arc::clone(sleep), Arc::clone(&parked));
             std::thread::spawn(move || {
                 sleep.start_searching();
                 Sleep::sleep(
@@ -475,13 +555,65 @@ mod tests {
             })
         };
         wait_for("the sleeper parks", || parked.load(Ordering::SeqCst));
-        // Another worker searches: a push must leave the sleeper alone.
+        (handle, parked)
+    }
+
+    #[test]
+    fn work_posted_while_someone_searches_is_left_to_the_last_searcher() {
+        let sleep = Arc::new(Sleep::new(2, 0));
+        let (sleeper, _) = sleeper(&sleep);
+        // Another worker searches: a push must leave the sleeper alone...
         sleep.start_searching();
         sleep.notify_new_work();
         assert_eq!(sleep.counts.load(Ordering::SeqCst), pack(1, 1));
-        // The last searcher stopping with work left hands the search over.
-        sleep.stop_searching(|| true);
+        // ...and leave the job to the searcher, which, stopping last, wakes
+        // the sleeper although the queue it took from is empty (its job
+        // may be waiting for the one that was posted).
+        sleep.stop_searching(|| false);
+        wait_for("the sleeper is woken", || {
+            sleep.counts.load(Ordering::SeqCst) == 0
+        });
         sleeper.join().expect("the sleeper failed");
-        assert_eq!(sleep.counts.load(Ordering::SeqCst), 0);
+        assert!(!sleep.left.load(Ordering::SeqCst), "the flag was taken");
+    }
+
+    #[test]
+    fn the_last_searcher_wakes_a_sleeper_only_for_work() {
+        let sleep = Arc::new(Sleep::new(2, 0));
+        let (sleeper, _) = sleeper(&sleep);
+        // Nothing was posted and nothing more is where it found its job:
+        // the sleeper stays asleep.
+        sleep.start_searching();
+        sleep.stop_searching(|| false);
+        assert_eq!(sleep.counts.load(Ordering::SeqCst), pack(0, 1));
+        // More is queued where it found its job: it hands the search on.
+        sleep.start_searching();
+        sleep.stop_searching(|| true);
+        wait_for("the sleeper is woken", || {
+            sleep.counts.load(Ordering::SeqCst) == 0
+        });
+        sleeper.join().expect("the sleeper failed");
+    }
+
+    #[test]
+    fn a_sleeper_that_cancels_leaves_the_list_where_it_stood() {
+        let mut state = SleepState {
+            sleepers: Vec::new(),
+            listed: vec![None; 4],
+            blocked: vec![false; 4],
+        };
+        for index in [2, 0, 3, 1] {
+            state.list(index);
+        }
+        assert!(state.unlist(0));
+        assert!(!state.unlist(0), "already off the list");
+        for index in [2, 3, 1] {
+            assert!(state.is_listed(index));
+            let position = state.listed[index].expect("listed");
+            assert_eq!(state.sleepers[position], index);
+        }
+        assert_eq!(state.pop(), Some(3), "the last one listed goes first");
+        assert!(state.unlist(2) && state.unlist(1));
+        assert_eq!(state.pop(), None);
     }
 }

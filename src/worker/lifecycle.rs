@@ -54,7 +54,7 @@ impl WorkerThread {
                             || registry.has_work_for(self.index),
                             || bump(&self.slot().counters.parks),
                         );
-                        sleep.stop_searching(|| registry.has_shared_work());
+                        sleep.stop_searching(|| false);
                     }
                 }
             }
@@ -135,6 +135,7 @@ impl WorkerThread {
             index,
             rng: XorShift64Star::new(index as u64),
             looks: Cell::new(0),
+            last_victim: Cell::new(index),
             executing: Cell::new(0),
             net_pushes: Cell::new(0),
             job_mark: Cell::new(0),

@@ -46,6 +46,8 @@ pub(crate) struct WorkerThread {
     publication: Publication,
     index: usize,
     rng: XorShift64Star,
+    /// The peer this worker last stole a job from.
+    last_victim: Cell<usize>,
     /// Looks for work in `wait_until` since the injector was last tried
     /// first.
     looks: Cell<u32>,
@@ -219,6 +221,22 @@ impl WorkerThread {
             .or_else(|| self.steal_from_peers())
     }
 
+    /// Whether the queues a search just took a job from hold more: this
+    /// worker's deque (where a batch taken from the injector lands), the
+    /// injector, and the peer it last stole from. A constant number of
+    /// reads, so that handing the search on (sleep.rs) never reads every
+    /// worker's deque.
+    pub(crate) fn more_where_found(&self) -> bool {
+        self.has_local_work()
+            || !self.registry.injector().is_empty()
+            || !self
+                .registry
+                .slots()
+                .get(self.last_victim.get())
+                .stealer
+                .is_empty()
+    }
+
     /// A job broadcast to this worker (only it takes from that queue).
     pub(crate) fn take_broadcast(&self) -> Option<JobRef> {
         take_from(&self.slot().broadcasts)
@@ -277,6 +295,7 @@ impl WorkerThread {
                     match slot.stealer.steal() {
                         Steal::Success(job) => {
                             bump(&self.slot().counters.steals);
+                            self.last_victim.set(victim);
                             return Some(job);
                         }
                         Steal::Retry => retry = true,

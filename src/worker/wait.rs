@@ -79,7 +79,7 @@ impl WorkerThread {
                 backoff.reset();
             }
         };
-        sleep.stop_searching(|| self.registry.has_shared_work());
+        sleep.stop_searching(|| found.is_some() && self.more_where_found());
         self.slot().counters.record_search(started.elapsed());
         found
     }
