@@ -166,6 +166,7 @@ fn print_header(options: &Options) {
             "unpinned (PILFER_BENCH_PIN=0)"
         }
     );
+    print_steadiness();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<String> = options.threads.iter().map(usize::to_string).collect();
     println!(
@@ -179,6 +180,34 @@ fn print_header(options: &Options) {
             rounds => format!("{rounds} rounds"),
         },
         if options.quick { "; quick sizes" } else { "" },
+    );
+}
+
+/// How steady the machine is: the same serial computation timed over and
+/// over for a third of a second on this thread. On a shared virtual machine
+/// a core's speed can change by half within a few milliseconds (the host's
+/// other tenants); no speed-up in the tables is more certain than this.
+fn print_steadiness() {
+    #[inline(never)]
+    fn fib(n: u64) -> u64 {
+        if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+    }
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while started.elapsed().as_secs_f64() < 0.3 || samples.len() < 5 {
+        let sample = Instant::now();
+        std::hint::black_box(fib(std::hint::black_box(24)));
+        samples.push(sample.elapsed().as_secs_f64() * 1e6);
+    }
+    samples.sort_by(f64::total_cmp);
+    let (min, max) = (samples[0], samples[samples.len() - 1]);
+    // The fastest and slowest tenth, so that one preemption does not count.
+    let (fast, slow) = (samples[samples.len() / 10], samples[samples.len() * 9 / 10]);
+    println!(
+        "steadiness: serial fib(24), {} samples in 0.3 s: {fast:.0}-{slow:.0} µs from the fastest \
+         to the slowest tenth (x{:.2}; all: {min:.0}-{max:.0} µs)",
+        samples.len(),
+        slow / fast,
     );
 }
 
