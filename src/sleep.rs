@@ -23,9 +23,10 @@
 //!    wake one sleeper after all; otherwise the searcher that stops last
 //!    takes the flag.
 //!
-//! The fast path, nobody asleep or a pool with nobody searching, is a fence
-//! and a load of a word that changes only when workers change state. No
-//! read-modify-write.
+//! The fast path, when nobody sleeps (a busy pool), is a fence and a load of
+//! a word that changes only when workers change state: no
+//! read-modify-write. While some workers search and others sleep, a push
+//! also swaps the flag, on a cache line of its own.
 //!
 //! **Waking one** (`wake_one`): under the mutex, re-check that nobody
 //! searches (a concurrent waker may have just made someone a searcher; if
