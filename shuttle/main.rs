@@ -309,16 +309,12 @@ fn bounded_pool(threads: usize, max: usize) -> pilfer::ThreadPool {
         .unwrap()
 }
 
-/// A pool of two workers with `max_pending(1)`, both workers held at the
-/// returned gate (closures 0 and 1 of `runs`, which has room for 7) and the
-/// bound filled by closure 2, which nobody can start before the gate opens.
-fn held_full_pool() -> (Arc<pilfer::ThreadPool>, Arc<Runs>, Arc<Gate>) {
-    let pool = Arc::new(bounded_pool(2, 1));
-    let runs = Runs::new(7);
+/// Spawns closures `0..count` of `runs`, each holding a worker at the
+/// returned gate, and returns once all of them have started.
+fn hold_workers(pool: &pilfer::ThreadPool, runs: &Arc<Runs>, count: usize) -> Arc<Gate> {
     let gate = Gate::new();
     let started = Tally::new();
-    // Occupy both workers (the second spawn may wait for the first to start).
-    for closure in 0..2 {
+    for closure in 0..count {
         let (runs, gate, started) = (runs.clone(), gate.clone(), started.clone());
         pool.spawn(move || {
             started.add();
@@ -326,7 +322,18 @@ fn held_full_pool() -> (Arc<pilfer::ThreadPool>, Arc<Runs>, Arc<Gate>) {
             runs.ran(closure);
         });
     }
-    started.wait_for(2);
+    started.wait_for(count);
+    gate
+}
+
+/// A pool of two workers with `max_pending(1)`, both workers held at the
+/// returned gate (closures 0 and 1 of `runs`, which has room for 7) and the
+/// bound filled by closure 2, which nobody can start before the gate opens.
+fn held_full_pool() -> (Arc<pilfer::ThreadPool>, Arc<Runs>, Arc<Gate>) {
+    let pool = Arc::new(bounded_pool(2, 1));
+    let runs = Runs::new(7);
+    // Occupy both workers (the second spawn may wait for the first to start).
+    let gate = hold_workers(&pool, &runs, 2);
     {
         let runs = runs.clone();
         pool.spawn(move || runs.ran(2));
@@ -836,18 +843,8 @@ fn shutdown_now_counts_what_never_ran() {
     const QUEUED: usize = 4;
     let pool = pool(2);
     let runs = Runs::new(2 + QUEUED);
-    let gate = Gate::new();
-    let started = Tally::new();
     let returned = Arc::new(AtomicBool::new(false));
-    for closure in 0..2 {
-        let (runs, gate, started) = (runs.clone(), gate.clone(), started.clone());
-        pool.spawn(move || {
-            started.add();
-            gate.wait();
-            runs.ran(closure);
-        });
-    }
-    started.wait_for(2);
+    let gate = hold_workers(&pool, &runs, 2);
     let mut tasks = Vec::new();
     for closure in 2..2 + QUEUED {
         let (runs, returned) = (runs.clone(), returned.clone());
