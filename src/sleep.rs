@@ -538,8 +538,9 @@ mod tests {
         assert_eq!(sleep.counts.load(Ordering::SeqCst), 0);
     }
 
-    /// A worker that sleeps until woken, and a flag set once it parked.
-    fn sleeper(sleep: &Arc<Sleep>) -> (std::thread::JoinHandle<()>, Arc<AtomicBool>) {
+    /// A worker that parks in the protocol; returns once it has parked, with
+    /// the handle of its thread, which ends when it is woken.
+    fn sleeper(sleep: &Arc<Sleep>) -> std::thread::JoinHandle<()> {
         let parked = Arc::new(AtomicBool::new(false));
         let handle = {
             let (sleep, parked) = (Arc::clone(sleep), Arc::clone(&parked));
@@ -556,13 +557,13 @@ mod tests {
             })
         };
         wait_for("the sleeper parks", || parked.load(Ordering::SeqCst));
-        (handle, parked)
+        handle
     }
 
     #[test]
     fn work_posted_while_someone_searches_is_left_to_the_last_searcher() {
         let sleep = Arc::new(Sleep::new(2, 0));
-        let (sleeper, _) = sleeper(&sleep);
+        let sleeper = sleeper(&sleep);
         // Another worker searches: a push must leave the sleeper alone...
         sleep.start_searching();
         sleep.notify_new_work();
@@ -581,7 +582,7 @@ mod tests {
     #[test]
     fn the_last_searcher_wakes_a_sleeper_only_for_work() {
         let sleep = Arc::new(Sleep::new(2, 0));
-        let (sleeper, _) = sleeper(&sleep);
+        let sleeper = sleeper(&sleep);
         // Nothing was posted and nothing more is where it found its job:
         // the sleeper stays asleep.
         sleep.start_searching();

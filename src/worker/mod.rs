@@ -226,7 +226,7 @@ impl WorkerThread {
     /// injector, and the peer it last stole from. A constant number of
     /// reads, so that handing the search on (sleep.rs) never reads every
     /// worker's deque.
-    pub(crate) fn more_where_found(&self) -> bool {
+    fn more_where_found(&self) -> bool {
         self.has_local_work()
             || !self.registry.injector().is_empty()
             || !self
