@@ -71,7 +71,6 @@
     clippy::undocumented_unsafe_blocks
 )]
 
-mod blocking;
 mod bound;
 mod broadcast;
 mod builder;
@@ -108,11 +107,11 @@ mod task;
 mod unwind;
 mod worker;
 
-pub use blocking::block_in_place;
 pub use bound::{FullPolicy, TrySpawnError};
 pub use broadcast::{broadcast, spawn_broadcast};
 pub use builder::{CustomSpawn, DefaultSpawn, ThreadPoolBuilder, ThreadSpawn};
 pub use config::{BuildError, NUM_THREADS_ENV, RAYON_NUM_THREADS_ENV};
+pub use worker::block_in_place;
 
 /// rayon-core's name for [`BuildError`], so that code written against it
 /// compiles unchanged.

@@ -12,7 +12,7 @@ use crate::pin::{CoreId, CorePlan, Placement};
 use crate::publish::PublishRequest;
 use crate::queue::{FifoQueue, GlobalQueue, LocalQueue, StealQueue};
 use crate::sleep::Sleep;
-use crate::spares::Spares;
+use crate::spares::{SpareNamer, SpareSlots, Spares};
 use crate::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::counter::AtomicU64;
 use crate::sync::{self, Arc, Condvar, Mutex, Waited, lock, thread};
@@ -54,28 +54,9 @@ pub(crate) struct Registry {
     cores: CorePlan,
     /// Compensation for blocked workers (spares/).
     spares: Spares,
-    /// What starting a spare thread needs.
-    spare_start: Mutex<SpareStart>,
     /// How deep into its stack a worker's waits may run other work
     /// (worker/restricted.rs).
     wait_stack_budget: usize,
-}
-
-/// What starting a spare thread needs: the name and stack size of the
-/// pool's threads, and the slots of spares that exited (each with the
-/// owner's end of its deque), for the next ones.
-struct SpareStart {
-    namer: Option<ThreadNamer>,
-    stack_size: Option<usize>,
-    free: Vec<(usize, LocalQueue<JobRef>)>,
-}
-
-/// A slot of the pool for a spare thread about to start.
-pub(crate) struct SpareSlot {
-    pub(crate) index: usize,
-    pub(crate) deque: LocalQueue<JobRef>,
-    pub(crate) name: String,
-    pub(crate) stack_size: Option<usize>,
 }
 
 /// What the pool shares about worker `i`.
@@ -130,6 +111,7 @@ impl Registry {
             spare_capacity,
             config.spare_keep_alive,
             cores.cores().to_vec(),
+            SpareSlots::new(spare_namer(config.thread_name.take()), config.stack_size),
         );
         Arc::new(Registry {
             slots: GrowTable::new(slots, spare_capacity),
@@ -150,11 +132,6 @@ impl Registry {
             threads: ThreadHandles::default(),
             cores,
             spares,
-            spare_start: Mutex::new(SpareStart {
-                namer: config.thread_name.take(),
-                stack_size: config.stack_size,
-                free: Vec::new(),
-            }),
             wait_stack_budget: config.wait_stack_budget(),
         })
     }
@@ -339,40 +316,16 @@ impl Registry {
         self.exit_target.store(workers, Ordering::Relaxed);
     }
 
-    /// A slot for a new spare thread: one an exited spare left, or a new
-    /// one; `None` if the pool has no room left (spares/ counts them, so
-    /// only a spare that failed to start can have used it up).
-    pub(crate) fn spare_slot(&self) -> Option<SpareSlot> {
-        let mut start = lock(&self.spare_start);
-        let (index, deque) = match start.free.pop() {
-            Some(free) => free,
-            None => {
-                let deque = LocalQueue::new();
-                let index = self.sleep.add_worker()?;
-                let added = self.slots.push(WorkerSlot::new(index, deque.stealer()));
-                debug_assert_eq!(added.ok(), Some(index), "the sleep state and slots agree");
-                (index, deque)
-            }
-        };
-        // The user's namer runs here, inside a worker's block: a panic (a
-        // namer written for the workers' indices only) or a name the OS
-        // cannot take falls back to the default name.
-        let namer = &mut start.namer;
-        let name = unwind::halt_unwinding(|| config::name_thread(namer, index))
-            .ok()
-            .filter(|name| !name.contains('\0'))
-            .unwrap_or_else(|| format!("pilfer-{index}"));
-        Some(SpareSlot {
-            index,
-            deque,
-            name,
-            stack_size: start.stack_size,
-        })
-    }
-
-    /// An exiting spare gives its slot back (its deque is empty).
-    pub(crate) fn return_spare_slot(&self, index: usize, deque: LocalQueue<JobRef>) {
-        lock(&self.spare_start).free.push((index, deque));
+    /// A new slot past the others, for a spare, with the owner's end of
+    /// its deque: in the slots and in the sleep protocol. `None` if the
+    /// pool has no room left (`max_workers`). Called under the spares'
+    /// slot lock (spares/slots.rs), so one at a time.
+    pub(crate) fn add_slot(&self) -> Option<(usize, LocalQueue<JobRef>)> {
+        let deque = LocalQueue::new();
+        let index = self.sleep.add_worker()?;
+        let added = self.slots.push(WorkerSlot::new(index, deque.stealer()));
+        debug_assert_eq!(added.ok(), Some(index), "the sleep state and slots agree");
+        Some((index, deque))
     }
 
     /// The core that worker `index` is pinned to, if it is (a spare may
@@ -514,6 +467,11 @@ impl Registry {
             self.spares.blocked_now(),
         )
     }
+}
+
+/// Names spares' threads as the pool's workers are named.
+fn spare_namer(mut namer: Option<ThreadNamer>) -> SpareNamer {
+    Box::new(move |index| config::name_thread(&mut namer, index))
 }
 
 /// The handles of a pool's threads, and the rule for letting go of them:

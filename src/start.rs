@@ -141,11 +141,9 @@ pub(crate) fn start(
 
 /// Starts `builder`'s worker on a std thread.
 fn spawn_std(builder: ThreadBuilder) -> io::Result<thread::JoinHandle<()>> {
-    let mut thread = thread::Builder::new().name(builder.name.clone());
-    if let Some(size) = builder.stack_size {
-        thread = thread.stack_size(size);
-    }
-    thread.spawn(move || builder.run())
+    thread::spawn_named(builder.name.clone(), builder.stack_size, move || {
+        builder.run()
+    })
 }
 
 /// Shuts down a pool that was never handed out (nothing is queued on it),

@@ -84,6 +84,22 @@ pub(crate) mod thread {
     pub(crate) use shuttle::thread::{Builder, JoinHandle, Thread, current, park, yield_now};
     #[cfg(not(any(loom, shuttle)))]
     pub(crate) use std::thread::{Builder, JoinHandle, Thread, current, park, yield_now};
+
+    /// Starts a thread of the pool's own, named `name`, with a stack of
+    /// `stack_size` bytes (the platform's default if `None`), running
+    /// `body`: the one way the pool starts a thread (a worker on a std
+    /// thread, start.rs; a spare, worker/blocking.rs).
+    pub(crate) fn spawn_named(
+        name: String,
+        stack_size: Option<usize>,
+        body: impl FnOnce() + Send + 'static,
+    ) -> std::io::Result<JoinHandle<()>> {
+        let mut builder = Builder::new().name(name);
+        if let Some(size) = stack_size {
+            builder = builder.stack_size(size);
+        }
+        builder.spawn(body)
+    }
 }
 
 /// A thread-local of the model's own (one per modelled thread), for the

@@ -29,13 +29,17 @@
 //! A spare that blocks gives its seat to another; spares of an unpinned
 //! pool hold none. A spare without a seat runs on every core.
 //!
-//! This module holds the counts and the idle list (the seats' bookkeeping
-//! and the moves are `seats.rs`); starting a spare's thread and its loop
-//! are `worker/spare.rs`.
+//! This module holds the counts and the idle list; the seats' bookkeeping
+//! and the moves are `seats.rs`; the slots spares run in, and their
+//! threads' names, `slots.rs`. The worker's side (blocking, starting a
+//! spare's thread, its duty loop) is `worker/blocking.rs`: it runs a
+//! worker, so it sits above the registry that holds this state.
 
 mod seats;
+mod slots;
 
 use seats::Seats;
+pub(crate) use slots::{SpareNamer, SpareSlot, SpareSlots};
 
 use crate::pin::{CoreId, OsThread};
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -60,6 +64,8 @@ pub(crate) struct Spares {
     closed: AtomicBool,
     /// Spare threads started, for metrics.
     started: AtomicU64,
+    /// The slots spares run in, and their threads' names.
+    slots: SpareSlots,
 }
 
 struct SpareState {
@@ -104,8 +110,13 @@ pub(crate) enum Call {
 
 impl Spares {
     /// At most `max` spares, each idle for at most `keep_alive`, on
-    /// `all_cores` (empty if unknown) when they hold no seat.
-    pub(crate) fn new(max: usize, keep_alive: Duration, all_cores: Vec<CoreId>) -> Spares {
+    /// `all_cores` (empty if unknown) when they hold no seat, in `slots`.
+    pub(crate) fn new(
+        max: usize,
+        keep_alive: Duration,
+        all_cores: Vec<CoreId>,
+        slots: SpareSlots,
+    ) -> Spares {
         Spares {
             max,
             keep_alive,
@@ -124,7 +135,14 @@ impl Spares {
             on_duty: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             started: AtomicU64::new(0),
+            slots,
         }
+    }
+
+    /// The slots spares run in, and their threads' names.
+    #[inline]
+    pub(crate) fn slots(&self) -> &SpareSlots {
+        &self.slots
     }
 
     /// Updates the lock-free copies of the counts.
@@ -303,7 +321,7 @@ impl Spares {
     }
 
     /// The worker whose seat spare `index` holds.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     fn seat_of(&self, index: usize) -> Option<usize> {
         lock(&self.state).seats.seat_of(index)
     }
@@ -324,7 +342,12 @@ mod tests {
     use super::*;
 
     fn spares(max: usize, keep_alive: Duration) -> Spares {
-        Spares::new(max, keep_alive, Vec::new())
+        Spares::new(
+            max,
+            keep_alive,
+            Vec::new(),
+            SpareSlots::new(Box::new(|index| format!("spare-{index}")), None),
+        )
     }
 
     fn core(id: usize) -> Option<CoreId> {
@@ -420,11 +443,11 @@ mod tests {
 
     #[test]
     fn no_spare_without_room_and_an_idle_one_exits_after_its_keep_alive() {
-        let spares = Spares::new(0, Duration::from_secs(60), Vec::new());
-        assert_eq!(spares.begin_block(0, None), Compensation::None);
-        spares.end_block(0);
+        let full = spares(0, Duration::from_secs(60));
+        assert_eq!(full.begin_block(0, None), Compensation::None);
+        full.end_block(0);
 
-        let spares = Spares::new(2, Duration::from_millis(1), Vec::new());
+        let spares = spares(2, Duration::from_millis(1));
         assert_eq!(spares.begin_block(0, None), Compensation::Start);
         spares.started(3);
         spares.end_block(0);
@@ -436,7 +459,7 @@ mod tests {
 
     #[test]
     fn closing_lets_idle_spares_exit_and_calls_none_back() {
-        let spares = Spares::new(4, Duration::from_secs(60), Vec::new());
+        let spares = spares(4, Duration::from_secs(60));
         assert_eq!(spares.begin_block(0, None), Compensation::Start);
         spares.started(2);
         spares.end_block(0);

@@ -98,7 +98,7 @@ impl Seats {
     }
 
     /// The worker whose seat spare `spare` holds.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(super) fn seat_of(&self, spare: usize) -> Option<usize> {
         self.seat_held_by(spare).map(|seat| seat.worker)
     }

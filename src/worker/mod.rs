@@ -2,14 +2,16 @@
 //! it looks for work. How it waits is `wait.rs`, and what it may run while
 //! it waits, when restricted, `restricted.rs`; its life from start to exit,
 //! the shutdown phase included, is `lifecycle.rs`; blocking and the spare
-//! workers that take over meanwhile, `spare.rs`.
+//! workers that take over meanwhile, `blocking.rs`.
 
+mod blocking;
 mod fifo;
 mod lifecycle;
 mod restricted;
 mod route;
-mod spare;
 mod wait;
+
+pub use blocking::block_in_place;
 
 pub(crate) use fifo::ScopeQueues;
 pub(crate) use lifecycle::{adopt_current_thread, main_loop, release_current_thread};

@@ -55,7 +55,7 @@
 //! own keeps the frames of a chain of broadcasts as small past the budget
 //! as before it. When it finds nothing it may run, a
 //! restricted wait spins briefly, then *blocks*: the pool is told, a spare
-//! worker takes over this worker's duty (spares/, `spare.rs`), and the
+//! worker takes over this worker's duty (spares/, `blocking.rs`), and the
 //! worker parks until its latch is set or a broadcast reaches it. So
 //! nothing waits for a job that only this worker could take: a one-worker
 //! pool still gets through.

@@ -1,16 +1,68 @@
-//! Blocking, and the spare workers that do a blocked worker's duty
-//! meanwhile. The policy (how many, which one is called, when one retires
-//! or exits) is `spares/`; this is the workers' side of it.
+//! Blocking (`block_in_place`), and the spare workers that do a blocked
+//! worker's duty meanwhile: the worker's side of compensation, from the
+//! public entry to a spare thread's start, duty loop and exit. The policy
+//! and its state (how many, which one is called, when one retires or
+//! exits, the seats, the slots spares run in) are `spares/`, below the
+//! registry that holds them.
 
 use super::WorkerThread;
 use super::lifecycle::{CountedOut, CurrentWorker};
 use crate::job::JobRef;
 use crate::pin;
 use crate::queue::LocalQueue;
-use crate::registry::{Registry, SpareSlot};
+use crate::registry::Registry;
 use crate::sleep::{Sleeper, WakeCondition};
-use crate::spares::{Call, Compensation};
+use crate::spares::{Call, Compensation, SpareSlot};
 use crate::sync::{Arc, thread};
+
+/// Runs `f`, which blocks (waits on I/O, a lock, a channel, a barrier), on
+/// the calling thread, and keeps the pool's other work going meanwhile.
+///
+/// On a worker, the pool is told first: while `f` runs, an idle spare
+/// worker is called back to duty, or a new spare thread is started (up to
+/// [`max_spare_workers`](crate::ThreadPoolBuilder::max_spare_workers)), so
+/// that the pool still has its number of threads for its other work,
+/// this worker's queued jobs included (they stay in its deque, where the
+/// spare and the other workers steal them). When `f` returns, the worker
+/// goes back to its duty at once, and a surplus spare retires at its next
+/// look for work. Outside every pool, `f` is simply called.
+///
+/// Nested calls compensate once. Calls from inside `join`, `scope` or
+/// `install` work as anywhere else. A panic in `f` is re-raised here once
+/// the pool is restored.
+///
+/// Inside `f` the thread is still its pool's worker: `join` and the like
+/// work, though such work is better done outside `f`.
+///
+/// ```
+/// use std::sync::{Arc, Barrier};
+///
+/// // Two workers, both blocked at a barrier whose third party is a task of
+/// // the same pool: without compensation, nobody would be left to run it.
+/// let pool = pilfer::ThreadPool::builder().num_threads(2).build().unwrap();
+/// let barrier = Arc::new(Barrier::new(3));
+/// pool.scope(|s| {
+///     for _ in 0..2 {
+///         let barrier = Arc::clone(&barrier);
+///         s.spawn(move |_| {
+///             pilfer::block_in_place(|| barrier.wait());
+///         });
+///     }
+///     let barrier = Arc::clone(&barrier);
+///     s.spawn(move |_| {
+///         barrier.wait();
+///     });
+/// });
+/// ```
+pub fn block_in_place<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R,
+{
+    match WorkerThread::current() {
+        Some(worker) => worker.blocking(f),
+        None => f(),
+    }
+}
 
 impl WorkerThread {
     /// Runs `f`, which blocks this thread, with a spare worker on duty
@@ -60,7 +112,7 @@ impl Drop for Unblock<'_> {
 /// Starts a spare thread that `Spares::begin_block` asked for. A failure
 /// (the OS refusing a thread) leaves the block uncompensated.
 fn start_spare(registry: &Arc<Registry>) {
-    let Some(slot) = registry.spare_slot() else {
+    let Some(slot) = registry.spares().slots().take(|| registry.add_slot()) else {
         registry.spares().failed_to_start();
         return;
     };
@@ -71,15 +123,13 @@ fn start_spare(registry: &Arc<Registry>) {
         stack_size,
     } = slot;
     registry.expect_exit();
-    let mut builder = thread::Builder::new().name(name);
-    if let Some(size) = stack_size {
-        builder = builder.stack_size(size);
-    }
     let spare_registry = Arc::clone(registry);
     // The spare counts itself on duty before it runs anything; `started`
     // must come first, so that its first surplus check sees it.
     registry.spares().started(index);
-    match builder.spawn(move || spare_main(spare_registry, index, deque)) {
+    match thread::spawn_named(name, stack_size, move || {
+        spare_main(spare_registry, index, deque)
+    }) {
         Ok(handle) => registry.keep_thread(handle),
         Err(_) => {
             // The deque went down with the closure: this slot is not
@@ -165,7 +215,7 @@ fn spare_main(registry: Arc<Registry>, index: usize, deque: LocalQueue<JobRef>) 
     if keep_slot {
         // Unused for its keep-alive: the slot (with its empty deque) waits
         // for the next spare (whose start drops this thread's handle).
-        registry.return_spare_slot(index, worker.deque);
+        registry.spares().slots().give_back(index, worker.deque);
     }
     registry.worker_exited();
 }
