@@ -78,3 +78,39 @@ impl SpareSlots {
         lock(&self.state).free.push((index, deque));
     }
 }
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn a_slot_given_back_is_reused_and_a_bad_name_falls_back_to_the_default() {
+        let slots = SpareSlots::new(
+            Box::new(|index| match index {
+                4 => panic!("a namer written for the workers only"),
+                5 => "a\0b".to_owned(),
+                _ => format!("spare-{index}"),
+            }),
+            Some(1 << 20),
+        );
+        let next = Cell::new(3);
+        let add = || {
+            next.set(next.get() + 1);
+            Some((next.get(), LocalQueue::new()))
+        };
+        let first = slots.take(add).unwrap();
+        assert_eq!((first.index, first.name.as_str()), (4, "pilfer-4"));
+        assert_eq!(first.stack_size, Some(1 << 20));
+        let second = slots.take(add).unwrap();
+        assert_eq!((second.index, second.name.as_str()), (5, "pilfer-5"));
+        slots.give_back(first.index, first.deque);
+        let reused = slots
+            .take(|| panic!("a free slot was left unused"))
+            .unwrap();
+        assert_eq!(reused.index, 4);
+        assert!(slots.take(|| None).is_none(), "a full pool has no slot");
+        let third = slots.take(add).unwrap();
+        assert_eq!((third.index, third.name.as_str()), (6, "spare-6"));
+    }
+}
