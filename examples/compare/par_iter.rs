@@ -20,9 +20,32 @@ pub struct Listed {
     pub what: String,
 }
 
+/// Where prebuilt copies of the two builds are, for a machine without
+/// cargo or the crate registry: `$PILFER_PAR_ITER_BIN/rayon/par-iter-bench`
+/// and `$PILFER_PAR_ITER_BIN/pilfer/par-iter-bench`
+/// (`scripts/many-core.sh prepare` makes them).
+pub const PREBUILT_ENV: &str = "PILFER_PAR_ITER_BIN";
+
 /// Builds the program on rayon-core and on pilfer (each in its own target
-/// directory, so both stay built), telling the user on stderr.
+/// directory, so both stay built), telling the user on stderr; or takes
+/// the prebuilt copies that [`PREBUILT_ENV`] points to.
 pub fn build() -> Result<Builds, String> {
+    if let Some(dir) = std::env::var_os(PREBUILT_ENV) {
+        let dir = PathBuf::from(dir);
+        let builds = Builds {
+            rayon: dir.join("rayon/par-iter-bench"),
+            pilfer: dir.join("pilfer/par-iter-bench"),
+        };
+        for binary in [&builds.rayon, &builds.pilfer] {
+            if !binary.is_file() {
+                return Err(format!(
+                    "{PREBUILT_ENV} is set, but {} is missing",
+                    binary.display()
+                ));
+            }
+        }
+        return Ok(builds);
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let manifest = root.join("benches/par_iter/Cargo.toml");
     let package = root.join("rayon-core");

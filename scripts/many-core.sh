@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# The many-core run: `examples/compare` (the fork-join workloads against
+# rayon, chili and the serial code) and rayon's parallel iterators on
+# rayon-core and on pilfer, at 1, 2, 4, 8 and 16 threads, in one call on a
+# lent machine that has neither cargo nor the crate registry.
+#
+#   scripts/many-core.sh prepare         # here: build, and copy what the run needs
+#   scripts/many-core.sh run DIR [SECS]  # there: run it all, results in DIR
+#
+# `prepare` builds compare and the two builds of benches/par_iter (release),
+# strips them, and puts them with the commit's name under target/many-core/
+# (ignored by git, about 10 MiB). It then prints the device call: carry
+# `target/many-core`, and run `scripts/many-core.sh run "$OUT"`.
+#
+# `run` takes at most SECS seconds (default 540, under the device's 600 s
+# per call) and writes as it goes, so a cut-off run still returns what it
+# measured. Its steps, each given what is left of the time:
+#   1. machine.txt: the CPU, its cores and the commit measured;
+#   2. quick.txt, quick.svg: `compare --quick` over every workload;
+#   3. forkjoin.txt, forkjoin.svg: the fork-join workloads, 5 runs in 3 rounds;
+#   4. iter.txt, iter.svg: the parallel iterators, 5 runs in 3 rounds.
+# THREADS overrides the thread counts (default 1,2,4,8,16).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+kit=target/many-core
+
+prepare() {
+    cargo build --release --example compare
+    # compare builds benches/par_iter on rayon-core and on pilfer (cached in
+    # target/par-iter/) when it runs the iterators: a one-run quick pass at
+    # one thread does that in seconds.
+    cargo run --release --example compare -- --quick --threads 1 --only iter --runs 1 \
+        --svg target/many-core-build.svg >/dev/null
+    rm -rf "$kit"
+    mkdir -p "$kit/par-iter/rayon" "$kit/par-iter/pilfer"
+    cp target/release/examples/compare "$kit/compare"
+    cp target/par-iter/rayon/release/par-iter-bench "$kit/par-iter/rayon/"
+    cp target/par-iter/pilfer/release/par-iter-bench "$kit/par-iter/pilfer/"
+    if command -v strip >/dev/null 2>&1; then
+        strip "$kit/compare" "$kit"/par-iter/*/par-iter-bench
+    fi
+    git rev-parse --short HEAD >"$kit/COMMIT" 2>/dev/null || echo unknown >"$kit/COMMIT"
+    if ! git diff --quiet HEAD 2>/dev/null; then
+        echo "(with uncommitted changes)" >>"$kit/COMMIT"
+    fi
+    du -sh "$kit"
+    echo
+    echo "device call: carry [\"$kit\"], command: scripts/many-core.sh run \"\$OUT\""
+}
+
+run() {
+    local out="${1:?usage: scripts/many-core.sh run DIR [SECS]}"
+    local budget="${2:-540}"
+    local threads="${THREADS:-1,2,4,8,16}"
+    if [ ! -x "$kit/compare" ]; then
+        echo "many-core.sh: $kit/compare is missing: run 'scripts/many-core.sh prepare' first" >&2
+        exit 2
+    fi
+    mkdir -p "$out"
+    local end=$((SECONDS + budget))
+    export PILFER_PAR_ITER_BIN="$PWD/$kit/par-iter"
+    {
+        echo "commit: $(cat "$kit/COMMIT")"
+        echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "cores (nproc): $(nproc)"
+        lscpu 2>/dev/null | grep -E '^(Model name|Socket|Core|Thread|NUMA node\(s\)|CPU MHz|L3)' || true
+        echo "threads measured: $threads"
+    } >"$out/machine.txt"
+    cat "$out/machine.txt"
+
+    local failed=0
+    step() {
+        local name="$1"
+        shift
+        local left=$((end - SECONDS))
+        if ((left < 20)); then
+            echo "=== $name: skipped, ${left}s left" | tee "$out/$name.txt"
+            return
+        fi
+        echo "=== $name (at most ${left}s)"
+        local rc=0
+        timeout --signal=INT --kill-after=10 "$left" \
+            "$kit/compare" --threads "$threads" --svg "$out/$name.svg" "$@" \
+            >"$out/$name.txt" 2>"$out/$name.err" || rc=$?
+        grep -E '^(steadiness|finished)' "$out/$name.txt" || true
+        if ((rc == 124)); then
+            echo "=== $name: cut off after ${left}s (what it printed is kept)"
+        elif ((rc != 0)); then
+            echo "=== $name: failed (exit $rc); see $name.err"
+            failed=1
+        fi
+    }
+    step quick --quick
+    step forkjoin --only fib,tree,qsort,msort,matmul,queens,scope,spawn,wake,idle,raw \
+        --runs 5 --rounds 3
+    step iter --only iter --runs 5 --rounds 3
+    return "$failed"
+}
+
+case "${1:-}" in
+    prepare) prepare ;;
+    run)
+        shift
+        run "$@"
+        ;;
+    *)
+        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2
+        ;;
+esac
