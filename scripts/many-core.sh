@@ -9,17 +9,19 @@
 #
 # `prepare` builds compare and the two builds of benches/par_iter (release),
 # strips them, and puts them with the commit's name under target/many-core/
-# (ignored by git, about 10 MiB). It then prints the device call: carry
+# (ignored by git, about 3 MiB). It then prints the device call: carry
 # `target/many-core`, and run `scripts/many-core.sh run "$OUT"`.
 #
 # `run` takes at most SECS seconds (default 540, under the device's 600 s
 # per call) and writes as it goes, so a cut-off run still returns what it
-# measured. Its steps, each given what is left of the time:
+# measured (a cut-off step keeps the tables it finished, not its chart).
+# Its steps, each given what is left of the time:
 #   1. machine.txt: the CPU, its cores and the commit measured;
 #   2. quick.txt, quick.svg: `compare --quick` over every workload;
 #   3. forkjoin.txt, forkjoin.svg: the fork-join workloads, 5 runs in 3 rounds;
 #   4. iter.txt, iter.svg: the parallel iterators, 5 runs in 3 rounds.
-# THREADS overrides the thread counts (default 1,2,4,8,16).
+# THREADS overrides the thread counts (default 1,2,4,8,16). The exit code
+# is 1 if a step failed, 3 if one was cut off or skipped, 0 if all ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,12 @@ prepare() {
     # one thread does that in seconds.
     cargo run --release --example compare -- --quick --threads 1 --only iter --runs 1 \
         --svg target/many-core-build.svg >/dev/null
+    for variant in rayon pilfer; do
+        if [ ! -x "target/par-iter/$variant/release/par-iter-bench" ]; then
+            echo "many-core.sh: benches/par_iter on $variant did not build (see compare's output above)" >&2
+            exit 1
+        fi
+    done
     rm -rf "$kit"
     mkdir -p "$kit/par-iter/rayon" "$kit/par-iter/pilfer"
     cp target/release/examples/compare "$kit/compare"
@@ -53,10 +61,13 @@ run() {
     local out="${1:?usage: scripts/many-core.sh run DIR [SECS]}"
     local budget="${2:-540}"
     local threads="${THREADS:-1,2,4,8,16}"
-    if [ ! -x "$kit/compare" ]; then
-        echo "many-core.sh: $kit/compare is missing: run 'scripts/many-core.sh prepare' first" >&2
-        exit 2
-    fi
+    local binary
+    for binary in "$kit/compare" "$kit/par-iter/rayon/par-iter-bench" "$kit/par-iter/pilfer/par-iter-bench"; do
+        if [ ! -x "$binary" ]; then
+            echo "many-core.sh: $binary is missing: run 'scripts/many-core.sh prepare' first" >&2
+            exit 2
+        fi
+    done
     mkdir -p "$out"
     local end=$((SECONDS + budget))
     export PILFER_PAR_ITER_BIN="$PWD/$kit/par-iter"
@@ -69,25 +80,32 @@ run() {
     } >"$out/machine.txt"
     cat "$out/machine.txt"
 
-    local failed=0
+    local failed=0 incomplete=0
     step() {
         local name="$1"
         shift
         local left=$((end - SECONDS))
         if ((left < 20)); then
             echo "=== $name: skipped, ${left}s left" | tee "$out/$name.txt"
+            incomplete=1
             return
         fi
         echo "=== $name (at most ${left}s)"
         local rc=0
-        timeout --signal=INT --kill-after=10 "$left" \
+        # TERM, not INT: a command started in the background ignores INT.
+        timeout --kill-after=10 "$left" \
             "$kit/compare" --threads "$threads" --svg "$out/$name.svg" "$@" \
             >"$out/$name.txt" 2>"$out/$name.err" || rc=$?
         grep -E '^(steadiness|finished)' "$out/$name.txt" || true
-        if ((rc == 124)); then
+        if ((rc == 124 || rc == 137)); then
             echo "=== $name: cut off after ${left}s (what it printed is kept)"
+            incomplete=1
         elif ((rc != 0)); then
             echo "=== $name: failed (exit $rc); see $name.err"
+            failed=1
+        elif grep -q '^compare: no parallel-iterator workloads' "$out/$name.err"; then
+            # compare goes on without the iterators if they cannot run.
+            echo "=== $name: the parallel iterators did not run; see $name.err"
             failed=1
         fi
     }
@@ -95,7 +113,11 @@ run() {
     step forkjoin --only fib,tree,qsort,msort,matmul,queens,scope,spawn,wake,idle,raw \
         --runs 5 --rounds 3
     step iter --only iter --runs 5 --rounds 3
-    return "$failed"
+    if ((failed)); then
+        return 1
+    elif ((incomplete)); then
+        return 3
+    fi
 }
 
 case "${1:-}" in
@@ -105,7 +127,7 @@ case "${1:-}" in
         run "$@"
         ;;
     *)
-        sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac
