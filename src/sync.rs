@@ -87,8 +87,10 @@ pub(crate) mod thread {
 
     /// Starts a thread of the pool's own, named `name`, with a stack of
     /// `stack_size` bytes (the platform's default if `None`), running
-    /// `body`: the one way the pool starts a thread (a worker on a std
-    /// thread, start.rs; a spare, worker/blocking.rs).
+    /// `body`: the one way the pool starts a thread of its own (a worker
+    /// on a std thread, start.rs; a spare, worker/blocking.rs). The scoped
+    /// threads of `build_scoped` are started through the public spawn
+    /// handler instead, as a user's would be (builder.rs).
     pub(crate) fn spawn_named(
         name: String,
         stack_size: Option<usize>,
