@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-/// Lowest first. Keep in step with ARCHITECTURE.md's code map.
+/// Lowest first. ARCHITECTURE.md's code map shows the same layers
+/// (`the_code_map_shows_the_same_layers`).
 const LAYERS: &[&[&str]] = &[
     &["sync", "unwind", "rng"],
     &["metrics", "parker", "pin", "queue", "table"],
@@ -116,6 +117,65 @@ fn modules_only_use_lower_layers() {
     assert!(
         wrong.is_empty(),
         "modules reaching sideways or up the layers:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// ARCHITECTURE.md's code map: the layer of each `src/` module it names,
+/// from rows of the form `| N | `src/name.rs` | ...` (or `src/name/`), with
+/// any other `src/name.rs` a row mentions (`compile_fail` in lib's row)
+/// at the same layer.
+fn code_map() -> BTreeMap<String, usize> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ARCHITECTURE.md");
+    let text = fs::read_to_string(path).expect("reading ARCHITECTURE.md");
+    let mut map = BTreeMap::new();
+    for line in text.lines() {
+        let mut cells = line.split('|').map(str::trim);
+        let (Some(""), Some(layer), Some(file)) = (cells.next(), cells.next(), cells.next()) else {
+            continue;
+        };
+        let Ok(layer) = layer.parse::<usize>() else {
+            continue;
+        };
+        let Some(module) = file.strip_prefix("`src/") else {
+            continue;
+        };
+        map.insert(leading_ident(module), layer);
+        let mut rest = line;
+        while let Some(at) = rest.find("`src/") {
+            rest = &rest[at + "`src/".len()..];
+            let name = leading_ident(rest);
+            if rest[name.len()..].starts_with(".rs`") {
+                map.entry(name).or_insert(layer);
+            }
+        }
+    }
+    map
+}
+
+#[test]
+fn the_code_map_shows_the_same_layers() {
+    let map = code_map();
+    let mut wrong = Vec::new();
+    for (layer, modules) in LAYERS.iter().enumerate() {
+        for module in *modules {
+            match map.get(*module) {
+                Some(&listed) if listed == layer => {}
+                Some(&listed) => {
+                    wrong.push(format!("{module}: layer {listed} there, {layer} here"))
+                }
+                None => wrong.push(format!("{module}: missing there")),
+            }
+        }
+    }
+    for module in map.keys() {
+        if layer_of(module).is_none() {
+            wrong.push(format!("{module}: listed there, not here"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "ARCHITECTURE.md's code map and LAYERS disagree:\n{}",
         wrong.join("\n")
     );
 }
