@@ -659,60 +659,78 @@ fn four_producers_through_a_bound_of_one_all_finish() {
 /// tasks started between its call and the start of its own task. First
 /// come, first served allows a handful (those in line before it); a
 /// producer left waiting while others keep going sees thousands.
+///
+/// The count starts before the call, so it also takes in whatever runs
+/// while the producer is descheduled on its way into the line: on a busy
+/// machine one round in a hundred can see a thousand tasks that way. A
+/// producer that the line lets others overtake is overtaken in every
+/// attempt, a descheduled one only now and then: so the measurement is
+/// taken up to three times, on a fresh pool each, and one attempt within
+/// the limit passes.
 #[test]
 fn a_waiting_producer_is_not_overtaken_by_busy_ones() {
     let _serial = shared();
-    const BUSY: usize = 3;
-    const PER_BUSY: usize = 3_000;
-    const ROUNDS: usize = 100;
+    const ATTEMPTS: usize = 3;
     // Generous: room for the victim being descheduled just before it gets
     // in line, while the busy producers run on.
     const LIMIT: usize = 1_000;
-    let worst = with_deadline("a waiting producer among busy ones", || {
-        let pool = bounded(1, 1, FullPolicy::Block);
-        // Tasks started so far; one worker starts them one at a time.
-        let started = Arc::new(AtomicUsize::new(0));
-        let start = Barrier::new(BUSY + 1);
-        let worst = thread::scope(|s| {
-            for _ in 0..BUSY {
-                let (pool, started, start) = (&pool, &started, &start);
-                s.spawn(move || {
-                    start.wait();
-                    for _ in 0..PER_BUSY {
-                        let started = Arc::clone(started);
-                        pool.spawn(move || {
-                            started.fetch_add(1, Ordering::SeqCst);
-                        });
-                    }
-                });
-            }
-            let victim = s.spawn(|| {
-                start.wait();
-                let mut worst = 0;
-                for _ in 0..ROUNDS {
-                    let (sender, receiver) = mpsc::channel();
-                    let before = started.load(Ordering::SeqCst);
-                    let counter = Arc::clone(&started);
-                    pool.spawn(move || {
-                        sender.send(counter.fetch_add(1, Ordering::SeqCst)).unwrap()
-                    });
-                    let at = receiver.recv().unwrap();
-                    worst = worst.max(at - before);
-                }
-                worst
-            });
-            victim.join().unwrap()
-        });
-        drop(pool);
-        assert_eq!(started.load(Ordering::SeqCst), BUSY * PER_BUSY + ROUNDS);
-        worst
-    });
-    println!("at most {worst} tasks started between a waiting producer's call and its task");
-    assert!(
-        worst <= LIMIT,
-        "{worst} tasks of busy producers started while a producer waited in line: \
-         it was overtaken, not served in turn"
+    let mut worsts = Vec::new();
+    for _ in 0..ATTEMPTS {
+        let worst = with_deadline("a waiting producer among busy ones", worst_overtaking);
+        println!("at most {worst} tasks started between a waiting producer's call and its task");
+        worsts.push(worst);
+        if worst <= LIMIT {
+            return;
+        }
+    }
+    panic!(
+        "in each of {ATTEMPTS} attempts, more than {LIMIT} tasks of busy producers started \
+         while a producer waited in line ({worsts:?}): it was overtaken, not served in turn"
     );
+}
+
+/// One measurement of `a_waiting_producer_is_not_overtaken_by_busy_ones`:
+/// the most tasks that started between the waiting producer's call and
+/// its own task, over its rounds.
+fn worst_overtaking() -> usize {
+    const BUSY: usize = 3;
+    const PER_BUSY: usize = 3_000;
+    const ROUNDS: usize = 100;
+    let pool = bounded(1, 1, FullPolicy::Block);
+    // Tasks started so far; one worker starts them one at a time.
+    let started = Arc::new(AtomicUsize::new(0));
+    let start = Barrier::new(BUSY + 1);
+    let worst = thread::scope(|s| {
+        for _ in 0..BUSY {
+            let (pool, started, start) = (&pool, &started, &start);
+            s.spawn(move || {
+                start.wait();
+                for _ in 0..PER_BUSY {
+                    let started = Arc::clone(started);
+                    pool.spawn(move || {
+                        started.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+            });
+        }
+        let victim = s.spawn(|| {
+            start.wait();
+            let mut worst = 0;
+            for _ in 0..ROUNDS {
+                let (sender, receiver) = mpsc::channel();
+                let before = started.load(Ordering::SeqCst);
+                let counter = Arc::clone(&started);
+                pool.spawn(move || sender.send(counter.fetch_add(1, Ordering::SeqCst)).unwrap());
+                let at = receiver.recv().unwrap();
+                worst = worst.max(at - before);
+            }
+            worst
+        });
+        victim.join().unwrap()
+    });
+    drop(pool);
+    assert_eq!(started.load(Ordering::SeqCst), BUSY * PER_BUSY + ROUNDS);
+    worst
 }
 
 // ---------------------------------------------------------------------------
