@@ -14,7 +14,7 @@
 //!    records when fewer than that many recording joins are in progress
 //!    below it on the stack (since the job started). Deeper joins, the vast
 //!    majority in recursive work, record nothing and call `a`, then `b`: a
-//!    function call and a check of two thread-local flags. A job run while
+//!    function call and a check of one flag. A job run while
 //!    its worker waits (on top of the joins of the job that waits) gets a
 //!    window of its own.
 //! 2. **Published or private.** The frames of a window's first
@@ -37,19 +37,20 @@
 //!
 //! # What a `join` reads
 //!
-//! Two flags decide whether a `join` takes the slow path. *Record*, a
-//! thread-local `bool` the owner keeps as recording joins start and end:
-//! the running job's window has room (or the thread is not a worker at
-//! all). And the *request*, in the pool's shared state
-//! ([`PublishRequest`]): raised by thieves, cleared by the owner as it
-//! publishes. A thread-local pointer leads to the current worker's request,
-//! so the frame-less `join` is two thread-local loads, a load of the
-//! request and two branches, with no read-modify-write: the window's edge
-//! is crossed often in a recursion, and a locked instruction per crossing
-//! on a line that thieves poll cost more than it saved (BENCHMARKS.md). The
-//! request is a hint read with relaxed loads: a request seen late is
-//! answered late; every guarantee that needs more goes through the sleep
-//! protocol (`sleep.rs`), not through this flag.
+//! Two things decide whether a `join` takes the slow path: whether the
+//! running job's window has room (or the thread is not a worker at all),
+//! which the owner tracks as recording joins start and end, and the
+//! *request*, in the pool's shared state ([`PublishRequest`]): raised by
+//! thieves, cleared by the owner as it publishes. The owner folds the two
+//! into one thread-local pointer, `SIGNAL`: while the window has room it
+//! points at a request raised for good, otherwise at the worker's own
+//! request. So the frame-less `join` is one thread-local load, the load of
+//! the flag it points at and one branch, with no read-modify-write: the
+//! window's edge is crossed often in a recursion, and a locked instruction
+//! per crossing on a line that thieves poll cost more than it saved
+//! (BENCHMARKS.md). The request is a hint read with relaxed loads: a
+//! request seen late is answered late; every guarantee that needs more
+//! goes through the sleep protocol (`sleep.rs`), not through this flag.
 //!
 //! A pool's only worker never records (its limit is 0) and nobody asks it
 //! for work, so all its joins are frame-less.
@@ -112,27 +113,52 @@ impl PublishRequest {
     }
 }
 
-// `RECORD`: whether this thread's joins take the slow path whatever the
-// request says: its worker's window has room, or it is not a worker.
-cell_thread_local!(static RECORD: bool = true);
-// This thread's worker's request; null off-pool, never read then (`RECORD`
-// is true).
+/// A request raised for good and never cleared: where `SIGNAL` points
+/// while a thread's joins take the slow path whatever the thieves say.
+#[cfg(not(any(loom, shuttle)))]
+static RAISED_FOR_GOOD: PublishRequest = PublishRequest {
+    raised: AtomicBool::new(true),
+};
+
+/// The request raised for good (the models keep one per thread: their
+/// atomics cannot be built in a `static`).
+#[cfg(not(any(loom, shuttle)))]
+#[inline(always)]
+const fn raised_for_good() -> *const PublishRequest {
+    &raw const RAISED_FOR_GOOD
+}
+
+#[cfg(any(loom, shuttle))]
+fn raised_for_good() -> *const PublishRequest {
+    crate::sync::model_thread_local! {
+        static RAISED_FOR_GOOD: PublishRequest = PublishRequest {
+            raised: AtomicBool::new(true),
+        };
+    }
+    RAISED_FOR_GOOD.with(|request| request as *const PublishRequest)
+}
+
+// `SIGNAL`: the flag this thread's `join` reads. Its worker's request while
+// the running job's window is full, else the request raised for good: the
+// window has room, or the thread is not an attached worker.
+cell_thread_local!(static SIGNAL: *const PublishRequest = raised_for_good());
+// This thread's worker's request while the worker is attached; null
+// otherwise. Only `update_room` and `attach` read it, never `join`.
 cell_thread_local!(static REQUEST: *const PublishRequest = ptr::null());
 
 /// Whether a `join` on this thread must take the slow path: the thread is
-/// not a worker, its worker's window has room, or a thief asked.
+/// not a worker, its worker's window has room, or a thief asked. One
+/// thread-local load and the load of the flag it points at.
 #[inline(always)]
 pub(crate) fn join_is_slow() -> bool {
-    if RECORD.with(Cell::get) {
-        return true;
-    }
-    let request = REQUEST.with(Cell::get);
-    // SAFETY: `RECORD` is false only while this thread's worker is attached
-    // (`Publication::attach`, which sets `REQUEST` first and resets it last;
-    // `update_room` writes `RECORD` only while `REQUEST` is its worker's);
-    // the request lives in that worker's registry, which the worker keeps
+    let signal = SIGNAL.with(Cell::get);
+    // SAFETY: `SIGNAL` points either at the request raised for good, which
+    // lives as long as the program (the models: as long as this thread), or
+    // at this thread's worker's request, set only while that worker is
+    // attached (`update_room`) and reset before it detaches (`Attached`);
+    // the request lives in the worker's registry, which the worker keeps
     // alive meanwhile.
-    unsafe { (*request).is_raised() }
+    unsafe { (*signal).is_raised() }
 }
 
 /// A worker's side of the policy: its frames, its window, and its request.
@@ -270,16 +296,20 @@ impl Publication {
         self.update_room();
     }
 
-    /// Sets this thread's `RECORD` flag from the window (owner's thread
+    /// Points this thread's `SIGNAL` where the window says (owner's thread
     /// only: plain thread-local accesses), while this worker is attached:
     /// a thread that a pool let go inside one of its jobs
-    /// (`use_current_thread`) finishes that job detached, and its `RECORD`
-    /// must stay `true` (`join_is_slow`).
+    /// (`use_current_thread`) finishes that job detached, and its `SIGNAL`
+    /// must stay on the request raised for good (`join_is_slow`).
     #[inline]
     fn update_room(&self) {
         if REQUEST.with(Cell::get) == self.request {
-            let room = self.has_room();
-            RECORD.with(|cell| cell.set(room));
+            let signal = if self.has_room() {
+                raised_for_good()
+            } else {
+                self.request
+            };
+            SIGNAL.with(|cell| cell.set(signal));
         }
     }
 }
@@ -291,7 +321,7 @@ pub(crate) struct Attached(());
 
 impl Drop for Attached {
     fn drop(&mut self) {
-        RECORD.with(|cell| cell.set(true));
+        SIGNAL.with(|cell| cell.set(raised_for_good()));
         REQUEST.with(|cell| cell.set(ptr::null()));
     }
 }
