@@ -130,6 +130,14 @@ pub use spawn::{spawn, spawn_fifo};
 pub use start::ThreadBuilder;
 pub use task::{Task, TaskError};
 
+/// What the pool does to shared memory, counted: only with the `traffic`
+/// feature, a build for measuring (`examples/traffic.rs`;
+/// BENCHMARKS.md has the table). Not part of the stable API.
+#[cfg(all(feature = "traffic", not(any(loom, shuttle))))]
+pub mod traffic {
+    pub use crate::sync::traffic::{Event, Traffic};
+}
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -8,7 +8,7 @@
 //! is only taken when a thread actually sleeps or is woken from sleep.
 
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crate::sync::{self, Condvar, Mutex, lock};
+use crate::sync::{self, Condvar, Mutex, count_traffic, lock};
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
@@ -54,6 +54,7 @@ impl Parker {
             self.state.swap(EMPTY, Ordering::Acquire);
             return;
         }
+        count_traffic!(Park);
         loop {
             guard = sync::wait(&self.condvar, guard);
             if self
@@ -75,6 +76,7 @@ impl Parker {
         }
         // The owner set PARKED under the mutex and holds it until it waits;
         // passing through the mutex orders this notify after that wait.
+        count_traffic!(Unpark);
         drop(lock(&self.mutex));
         self.condvar.notify_one();
     }

@@ -37,7 +37,17 @@ pub(crate) enum Steal<T> {
 #[cfg(not(any(loom, shuttle)))]
 mod imp {
     use super::Steal;
+    use crate::sync::count_traffic;
     use crossbeam_deque as deque;
+
+    /// Counts a take from an injector that got something.
+    #[inline]
+    fn counted_take<T>(steal: Steal<T>) -> Steal<T> {
+        if let Steal::Success(_) = steal {
+            count_traffic!(InjectorTake);
+        }
+        steal
+    }
 
     fn convert<T>(steal: deque::Steal<T>) -> Steal<T> {
         match steal {
@@ -60,12 +70,17 @@ mod imp {
 
         #[inline]
         pub(crate) fn push(&self, item: T) {
+            count_traffic!(DequePush);
             self.0.push(item);
         }
 
         #[inline]
         pub(crate) fn pop(&self) -> Option<T> {
-            self.0.pop()
+            let item = self.0.pop();
+            if item.is_some() {
+                count_traffic!(DequePop);
+            }
+            item
         }
     }
 
@@ -74,6 +89,7 @@ mod imp {
     impl<T> StealQueue<T> {
         #[inline]
         pub(crate) fn steal(&self) -> Steal<T> {
+            count_traffic!(Steal);
             convert(self.0.steal())
         }
 
@@ -91,19 +107,20 @@ mod imp {
 
         #[inline]
         pub(crate) fn push(&self, item: T) {
+            count_traffic!(InjectorPush);
             self.0.push(item);
         }
 
         /// Moves a batch into `dest` and returns one item of it.
         #[inline]
         pub(crate) fn steal_batch_and_pop(&self, dest: &LocalQueue<T>) -> Steal<T> {
-            convert(self.0.steal_batch_and_pop(&dest.0))
+            counted_take(convert(self.0.steal_batch_and_pop(&dest.0)))
         }
 
         /// Takes the oldest item.
         #[inline]
         pub(crate) fn steal(&self) -> Steal<T> {
-            convert(self.0.steal())
+            counted_take(convert(self.0.steal()))
         }
 
         pub(crate) fn is_empty(&self) -> bool {

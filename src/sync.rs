@@ -58,15 +58,33 @@ pub(crate) mod process {
 }
 
 pub(crate) mod atomic {
+    #[cfg(all(feature = "traffic", not(any(loom, shuttle))))]
+    pub(crate) use super::traffic::{AtomicBool, AtomicPtr, AtomicUsize, fence};
     #[cfg(loom)]
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, fence};
     #[cfg(shuttle)]
     pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, fence};
-    #[cfg(not(any(loom, shuttle)))]
+    #[cfg(not(any(loom, shuttle, feature = "traffic")))]
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, fence};
 
     pub(crate) use std::sync::atomic::Ordering;
 }
+
+/// The counting instrument (the `traffic` feature, outside the models):
+/// the atomics above, the mutexes, the parker and the queues count what
+/// they do to shared memory.
+#[cfg(all(feature = "traffic", not(any(loom, shuttle))))]
+pub(crate) mod traffic;
+
+/// Counts `Event::$event` with the `traffic` feature (sync/traffic.rs);
+/// nothing otherwise.
+macro_rules! count_traffic {
+    ($event:ident) => {
+        #[cfg(all(feature = "traffic", not(any(loom, shuttle))))]
+        $crate::sync::traffic::count($crate::sync::traffic::Event::$event);
+    };
+}
+pub(crate) use count_traffic;
 
 /// Statistics counters (`metrics.rs`): std's atomics even under loom and
 /// shuttle. They order nothing, so a model has nothing to check in them;
@@ -175,6 +193,7 @@ pub(crate) use cell_thread_local;
 /// Locks `mutex`.
 #[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    count_traffic!(Lock);
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

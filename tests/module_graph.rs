@@ -28,7 +28,7 @@ const LAYERS: &[&[&str]] = &[
     &["lib", "compile_fail"],
 ];
 
-/// The source of each top-level module: `src/name.rs`, or every file of
+/// The source of each top-level module: `src/name.rs` and every file of
 /// `src/name/`.
 fn modules() -> BTreeMap<String, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -46,7 +46,12 @@ fn modules() -> BTreeMap<String, String> {
         } else {
             fs::read_to_string(&path).expect("reading a module")
         };
-        modules.insert(name, text);
+        // `src/name.rs` and `src/name/` (its submodules' files) are one
+        // module.
+        modules
+            .entry(name)
+            .or_insert_with(String::new)
+            .push_str(&text);
     }
     modules
 }
