@@ -5,13 +5,15 @@
 //! memory"). The counters exist only with the `traffic` feature:
 //!
 //! ```text
-//! cargo run --release --features traffic --example traffic
+//! cargo run --release --features traffic --example traffic [WORKERS...]
 //! ```
 //!
 //! Each operation is repeated many times on a fresh pool and the counts
 //! are divided by the repetitions; every count of the pool's threads in
 //! that time is included (a thief's steals, a worker falling asleep after
-//! the work is done). Five such runs, and the median of each column.
+//! the work is done). Five such runs, and the median of each column; a
+//! table per pool size given (2 workers by default). Counts, unlike
+//! times, mean something on a machine with fewer cores than workers.
 
 use pilfer::ThreadPool;
 use pilfer::traffic::{Event, Traffic};
@@ -25,63 +27,83 @@ const RUNS: usize = 5;
 /// workers finish searching and fall asleep inside the count.
 const QUIET: Duration = Duration::from_millis(30);
 
-/// One scenario: a name, and a run that returns the counts and the
-/// number of operations they cover.
+/// One scenario: a name, and a run on a pool of the given number of
+/// workers that returns the counts and the number of operations they
+/// cover.
 struct Scenario {
     name: &'static str,
-    run: fn() -> (Traffic, u64),
+    run: fn(usize) -> (Traffic, u64),
 }
 
+const SCENARIOS: [Scenario; 8] = [
+    Scenario {
+        name: "join, frame-less (1 worker, fib(22))",
+        run: |_| fib_counted(1, 22),
+    },
+    Scenario {
+        name: "join (fib(24); steals included)",
+        run: |threads| fib_counted(threads, 24),
+    },
+    Scenario {
+        name: "spawn from outside",
+        run: |threads| spawn_outside(pool(threads)),
+    },
+    Scenario {
+        name: "spawn from outside, max_pending(64)",
+        run: |threads| spawn_outside(bounded_pool(threads, 64)),
+    },
+    Scenario {
+        name: "spawn from a worker",
+        run: spawn_inside,
+    },
+    Scenario {
+        name: "scope task",
+        run: scope_tasks,
+    },
+    Scenario {
+        name: "broadcast",
+        run: broadcasts,
+    },
+    Scenario {
+        name: "wake a sleeping pool, run one task",
+        run: wake_cycles,
+    },
+];
+
+/// `traffic [WORKERS...]`: a table per pool size (default 2).
 fn main() {
-    let scenarios = [
-        Scenario {
-            name: "join, frame-less (1 worker, fib(22))",
-            run: join_alone,
-        },
-        Scenario {
-            name: "join, 2 workers (fib(24); steals included)",
-            run: join_pair,
-        },
-        Scenario {
-            name: "spawn from outside (2 workers)",
-            run: || spawn_outside(pool(2)),
-        },
-        Scenario {
-            name: "spawn from outside, max_pending(64)",
-            run: || spawn_outside(bounded_pool(2, 64)),
-        },
-        Scenario {
-            name: "spawn from a worker (2 workers)",
-            run: spawn_inside,
-        },
-        Scenario {
-            name: "scope task (2 workers)",
-            run: scope_tasks,
-        },
-        Scenario {
-            name: "broadcast (2 workers)",
-            run: broadcasts,
-        },
-        Scenario {
-            name: "wake a sleeping pool, run one task",
-            run: wake_cycles,
-        },
-    ];
-    print!("{:<45}", "per operation (median of 5 runs)");
-    for event in Event::ALL {
-        print!(" {:>8}", event.name());
-    }
-    println!();
-    for scenario in &scenarios {
-        let runs: Vec<(Traffic, u64)> = (0..RUNS).map(|_| (scenario.run)()).collect();
-        print!("{:<45}", scenario.name);
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|arg| match arg.parse() {
+            Ok(threads) if threads > 0 => threads,
+            _ => {
+                eprintln!("usage: traffic [WORKERS...]   (pool sizes, default 2)");
+                std::process::exit(2);
+            }
+        })
+        .collect();
+    let sizes = if sizes.is_empty() { vec![2] } else { sizes };
+    for threads in sizes {
+        print!(
+            "{:<45}",
+            format!("{threads} workers; per operation, median of {RUNS}")
+        );
         for event in Event::ALL {
-            let mut per_op: Vec<f64> = runs
-                .iter()
-                .map(|(traffic, ops)| traffic.get(event) as f64 / *ops as f64)
-                .collect();
-            per_op.sort_by(f64::total_cmp);
-            print!(" {:>8}", format_count(per_op[RUNS / 2]));
+            print!(" {:>8}", event.name());
+        }
+        println!();
+        for scenario in &SCENARIOS {
+            let runs: Vec<(Traffic, u64)> = (0..RUNS).map(|_| (scenario.run)(threads)).collect();
+            print!("{:<45}", scenario.name);
+            for event in Event::ALL {
+                let mut per_op: Vec<f64> = runs
+                    .iter()
+                    .map(|(traffic, ops)| traffic.get(event) as f64 / *ops as f64)
+                    .collect();
+                per_op.sort_by(f64::total_cmp);
+                print!(" {:>8}", format_count(per_op[RUNS / 2]));
+            }
+            println!();
         }
         println!();
     }
@@ -151,14 +173,6 @@ fn fib_serial(n: u32) -> u64 {
     a
 }
 
-fn join_alone() -> (Traffic, u64) {
-    fib_counted(1, 22)
-}
-
-fn join_pair() -> (Traffic, u64) {
-    fib_counted(2, 24)
-}
-
 /// Waits until `done` reaches `count`, then leaves the pool alone for
 /// [`QUIET`]; panics after a minute.
 fn wait_then_quiet(done: &AtomicUsize, count: usize) {
@@ -189,8 +203,8 @@ fn spawn_outside(pool: ThreadPool) -> (Traffic, u64) {
     (Traffic::now().since(&before), TASKS as u64)
 }
 
-fn spawn_inside() -> (Traffic, u64) {
-    let pool = pool(2);
+fn spawn_inside(threads: usize) -> (Traffic, u64) {
+    let pool = pool(threads);
     let done = Arc::new(AtomicUsize::new(0));
     std::thread::sleep(QUIET);
     let before = Traffic::now();
@@ -206,8 +220,8 @@ fn spawn_inside() -> (Traffic, u64) {
     (Traffic::now().since(&before), TASKS as u64)
 }
 
-fn scope_tasks() -> (Traffic, u64) {
-    let pool = pool(2);
+fn scope_tasks(threads: usize) -> (Traffic, u64) {
+    let pool = pool(threads);
     let done = AtomicUsize::new(0);
     std::thread::sleep(QUIET);
     let before = Traffic::now();
@@ -222,22 +236,22 @@ fn scope_tasks() -> (Traffic, u64) {
     (Traffic::now().since(&before), TASKS as u64)
 }
 
-fn broadcasts() -> (Traffic, u64) {
+fn broadcasts(threads: usize) -> (Traffic, u64) {
     const BROADCASTS: usize = 2_000;
-    let pool = pool(2);
+    let pool = pool(threads);
     std::thread::sleep(QUIET);
     let before = Traffic::now();
     for _ in 0..BROADCASTS {
         let shares = pool.broadcast(|context| context.index());
-        assert_eq!(shares.len(), 2);
+        assert_eq!(shares.len(), threads);
     }
     std::thread::sleep(QUIET);
     (Traffic::now().since(&before), BROADCASTS as u64)
 }
 
-fn wake_cycles() -> (Traffic, u64) {
+fn wake_cycles(threads: usize) -> (Traffic, u64) {
     const CYCLES: usize = 100;
-    let pool = pool(2);
+    let pool = pool(threads);
     let done = Arc::new(AtomicUsize::new(0));
     std::thread::sleep(QUIET);
     let before = Traffic::now();
