@@ -18,8 +18,11 @@
 # Its steps, each given what is left of the time:
 #   1. machine.txt: the CPU, its cores and the commit measured;
 #   2. quick.txt, quick.svg: `compare --quick` over every workload;
-#   3. forkjoin.txt, forkjoin.svg: the fork-join workloads, 5 runs in 3 rounds;
-#   4. iter.txt, iter.svg: the parallel iterators, 5 runs in 3 rounds.
+#   3. traffic.txt: what each operation does to shared memory, counted
+#      (`examples/traffic`, the `traffic` feature), at 2, 4, 8 and 16
+#      workers; at most 90 s;
+#   4. forkjoin.txt, forkjoin.svg: the fork-join workloads, 5 runs in 3 rounds;
+#   5. iter.txt, iter.svg: the parallel iterators, 5 runs in 3 rounds.
 # THREADS overrides the thread counts (default 1,2,4,8,16). The exit code
 # is 1 if a step failed, 3 if one was cut off or skipped, 0 if all ran.
 set -euo pipefail
@@ -29,6 +32,7 @@ kit=target/many-core
 
 prepare() {
     cargo build --release --example compare
+    cargo build --release --features traffic --example traffic
     # compare builds benches/par_iter on rayon-core and on pilfer (cached in
     # target/par-iter/) when it runs the iterators: a one-run quick pass at
     # one thread does that in seconds.
@@ -43,10 +47,11 @@ prepare() {
     rm -rf "$kit"
     mkdir -p "$kit/par-iter/rayon" "$kit/par-iter/pilfer"
     cp target/release/examples/compare "$kit/compare"
+    cp target/release/examples/traffic "$kit/traffic"
     cp target/par-iter/rayon/release/par-iter-bench "$kit/par-iter/rayon/"
     cp target/par-iter/pilfer/release/par-iter-bench "$kit/par-iter/pilfer/"
     if command -v strip >/dev/null 2>&1; then
-        strip "$kit/compare" "$kit"/par-iter/*/par-iter-bench
+        strip "$kit/compare" "$kit/traffic" "$kit"/par-iter/*/par-iter-bench
     fi
     git rev-parse --short HEAD >"$kit/COMMIT" 2>/dev/null || echo unknown >"$kit/COMMIT"
     if ! git diff --quiet HEAD 2>/dev/null; then
@@ -62,7 +67,7 @@ run() {
     local budget="${2:-540}"
     local threads="${THREADS:-1,2,4,8,16}"
     local binary
-    for binary in "$kit/compare" "$kit/par-iter/rayon/par-iter-bench" "$kit/par-iter/pilfer/par-iter-bench"; do
+    for binary in "$kit/compare" "$kit/traffic" "$kit/par-iter/rayon/par-iter-bench" "$kit/par-iter/pilfer/par-iter-bench"; do
         if [ ! -x "$binary" ]; then
             echo "many-core.sh: $binary is missing: run 'scripts/many-core.sh prepare' first" >&2
             exit 2
@@ -81,6 +86,27 @@ run() {
     cat "$out/machine.txt"
 
     local failed=0 incomplete=0
+    # The counts take about 40 s; they get at most 90 s of what is left.
+    count_traffic() {
+        local left=$((end - SECONDS))
+        if ((left < 20)); then
+            echo "=== traffic: skipped, ${left}s left" | tee "$out/traffic.txt"
+            incomplete=1
+            return
+        fi
+        ((left > 90)) && left=90
+        echo "=== traffic (at most ${left}s)"
+        local rc=0
+        timeout --kill-after=10 "$left" "$kit/traffic" 2 4 8 16 \
+            >"$out/traffic.txt" 2>"$out/traffic.err" || rc=$?
+        if ((rc == 124 || rc == 137)); then
+            echo "=== traffic: cut off after ${left}s (what it printed is kept)"
+            incomplete=1
+        elif ((rc != 0)); then
+            echo "=== traffic: failed (exit $rc); see traffic.err"
+            failed=1
+        fi
+    }
     step() {
         local name="$1"
         shift
@@ -110,6 +136,7 @@ run() {
         fi
     }
     step quick --quick
+    count_traffic
     step forkjoin --only fib,tree,qsort,msort,matmul,queens,scope,spawn,wake,idle,raw \
         --runs 5 --rounds 3
     step iter --only iter --runs 5 --rounds 3
