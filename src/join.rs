@@ -38,7 +38,7 @@ use crate::{global, install};
 /// arguments are small `Copy` values: a closure that captures `n` by
 /// reference makes each `join` store it and load it back through a
 /// pointer, where a `move` closure carries it in a register (7
-/// instructions of the 28 per `join` in the example below;
+/// of 28 instructions per `join` in a fib like the one below;
 /// BENCHMARKS.md).
 ///
 /// # Panics
