@@ -168,19 +168,8 @@ macro_rules! counted_atomic {
                 self.0.compare_exchange(current, new, success, failure)
             }
 
-            #[inline]
-            pub(crate) fn compare_exchange_weak(
-                &self,
-                current: $value,
-                new: $value,
-                success: Ordering,
-                failure: Ordering,
-            ) -> Result<$value, $value> {
-                count(Event::Rmw);
-                self.0.compare_exchange_weak(current, new, success, failure)
-            }
-
-            /// As std's: a loop of weak compare-exchanges, each counted.
+            /// As std's, a loop of compare-exchanges, each counted (strong
+            /// ones: on x86 the same instruction as std's weak one).
             #[inline]
             pub(crate) fn fetch_update(
                 &self,
@@ -190,7 +179,7 @@ macro_rules! counted_atomic {
             ) -> Result<$value, $value> {
                 let mut previous = self.load(fetch_order);
                 while let Some(next) = f(previous) {
-                    match self.compare_exchange_weak(previous, next, set_order, fetch_order) {
+                    match self.compare_exchange(previous, next, set_order, fetch_order) {
                         Ok(value) => return Ok(value),
                         Err(actual) => previous = actual,
                     }
