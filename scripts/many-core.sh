@@ -21,8 +21,11 @@
 #   3. traffic.txt: what each operation does to shared memory, counted
 #      (`examples/traffic`, the `traffic` feature), at 2, 4, 8 and 16
 #      workers; at most 90 s;
-#   4. forkjoin.txt, forkjoin.svg: the fork-join workloads, 5 runs in 3 rounds;
-#   5. iter.txt, iter.svg: the parallel iterators, 5 runs in 3 rounds.
+#   4. search-cost.txt: the CPU time idle workers' searches cost per
+#      broadcast and per wake-up (`examples/search_cost`), at 2, 4, 8 and
+#      16 workers; at most 60 s;
+#   5. forkjoin.txt, forkjoin.svg: the fork-join workloads, 5 runs in 3 rounds;
+#   6. iter.txt, iter.svg: the parallel iterators, 5 runs in 3 rounds.
 # THREADS overrides the thread counts (default 1,2,4,8,16). The exit code
 # is 1 if a step failed, 3 if one was cut off or skipped, 0 if all ran.
 set -euo pipefail
@@ -33,6 +36,7 @@ kit=target/many-core
 prepare() {
     cargo build --release --example compare
     cargo build --release --features traffic --example traffic
+    cargo build --release --example search_cost
     # compare builds benches/par_iter on rayon-core and on pilfer (cached in
     # target/par-iter/) when it runs the iterators: a one-run quick pass at
     # one thread does that in seconds.
@@ -48,10 +52,11 @@ prepare() {
     mkdir -p "$kit/par-iter/rayon" "$kit/par-iter/pilfer"
     cp target/release/examples/compare "$kit/compare"
     cp target/release/examples/traffic "$kit/traffic"
+    cp target/release/examples/search_cost "$kit/search_cost"
     cp target/par-iter/rayon/release/par-iter-bench "$kit/par-iter/rayon/"
     cp target/par-iter/pilfer/release/par-iter-bench "$kit/par-iter/pilfer/"
     if command -v strip >/dev/null 2>&1; then
-        strip "$kit/compare" "$kit/traffic" "$kit"/par-iter/*/par-iter-bench
+        strip "$kit/compare" "$kit/traffic" "$kit/search_cost" "$kit"/par-iter/*/par-iter-bench
     fi
     git rev-parse --short HEAD >"$kit/COMMIT" 2>/dev/null || echo unknown >"$kit/COMMIT"
     if ! git diff --quiet HEAD 2>/dev/null; then
@@ -67,7 +72,7 @@ run() {
     local budget="${2:-540}"
     local threads="${THREADS:-1,2,4,8,16}"
     local binary
-    for binary in "$kit/compare" "$kit/traffic" "$kit/par-iter/rayon/par-iter-bench" "$kit/par-iter/pilfer/par-iter-bench"; do
+    for binary in "$kit/compare" "$kit/traffic" "$kit/search_cost" "$kit/par-iter/rayon/par-iter-bench" "$kit/par-iter/pilfer/par-iter-bench"; do
         if [ ! -x "$binary" ]; then
             echo "many-core.sh: $binary is missing: run 'scripts/many-core.sh prepare' first" >&2
             exit 2
@@ -86,57 +91,50 @@ run() {
     cat "$out/machine.txt"
 
     local failed=0 incomplete=0
-    # The counts take about 40 s; they get at most 90 s of what is left.
-    count_traffic() {
-        local left=$((end - SECONDS))
-        if ((left < 20)); then
-            echo "=== traffic: skipped, ${left}s left" | tee "$out/traffic.txt"
-            incomplete=1
-            return
-        fi
-        ((left > 90)) && left=90
-        echo "=== traffic (at most ${left}s)"
-        local rc=0
-        timeout --kill-after=10 "$left" "$kit/traffic" 2 4 8 16 \
-            >"$out/traffic.txt" 2>"$out/traffic.err" || rc=$?
-        if ((rc == 124 || rc == 137)); then
-            echo "=== traffic: cut off after ${left}s (what it printed is kept)"
-            incomplete=1
-        elif ((rc != 0)); then
-            echo "=== traffic: failed (exit $rc); see traffic.err"
-            failed=1
-        fi
-    }
-    step() {
-        local name="$1"
-        shift
+    # Runs "$@" as step $1, for at most $2 seconds of what is left (0: no
+    # cap), its output in $1.txt and $1.err; notes a skip or cut-off in
+    # `incomplete` and a failure in `failed`, and returns 1 in those cases.
+    bounded() {
+        local name="$1" cap="$2"
+        shift 2
         local left=$((end - SECONDS))
         if ((left < 20)); then
             echo "=== $name: skipped, ${left}s left" | tee "$out/$name.txt"
             incomplete=1
-            return
+            return 1
         fi
+        ((cap > 0 && left > cap)) && left=$cap
         echo "=== $name (at most ${left}s)"
         local rc=0
         # TERM, not INT: a command started in the background ignores INT.
-        timeout --kill-after=10 "$left" \
-            "$kit/compare" --threads "$threads" --svg "$out/$name.svg" "$@" \
-            >"$out/$name.txt" 2>"$out/$name.err" || rc=$?
-        grep -E '^(steadiness|finished)' "$out/$name.txt" || true
+        timeout --kill-after=10 "$left" "$@" >"$out/$name.txt" 2>"$out/$name.err" || rc=$?
         if ((rc == 124 || rc == 137)); then
             echo "=== $name: cut off after ${left}s (what it printed is kept)"
             incomplete=1
+            return 1
         elif ((rc != 0)); then
             echo "=== $name: failed (exit $rc); see $name.err"
             failed=1
-        elif grep -q '^compare: no parallel-iterator workloads' "$out/$name.err"; then
-            # compare goes on without the iterators if they cannot run.
+            return 1
+        fi
+    }
+    # A compare run as step $1, with the rest as its options.
+    step() {
+        local name="$1"
+        shift
+        local ran=0
+        bounded "$name" 0 "$kit/compare" --threads "$threads" --svg "$out/$name.svg" "$@" || ran=$?
+        grep -E '^(steadiness|finished)' "$out/$name.txt" || true
+        # compare goes on without the iterators if they cannot run.
+        if ((ran == 0)) && grep -q '^compare: no parallel-iterator workloads' "$out/$name.err"; then
             echo "=== $name: the parallel iterators did not run; see $name.err"
             failed=1
         fi
     }
     step quick --quick
-    count_traffic
+    # The counts take about 40 s, the search's CPU time about 20 s.
+    bounded traffic 90 "$kit/traffic" 2 4 8 16 || true
+    bounded search-cost 60 "$kit/search_cost" 2 4 8 16 || true
     step forkjoin --only fib,tree,qsort,msort,matmul,queens,scope,spawn,wake,idle,raw \
         --runs 5 --rounds 3
     step iter --only iter --runs 5 --rounds 3

@@ -93,6 +93,20 @@ mod imp {
             convert(self.0.steal())
         }
 
+        /// Whether the queue looks empty, read without trying to take
+        /// anything: two loads and a fence. A steal attempt first pins
+        /// crossbeam's epoch (a locked instruction on the thread's epoch
+        /// line, and every 128th pin a pass over every thread registered
+        /// with the collector) before it reads whether there is anything
+        /// to take, which makes an attempt on an empty deque 3-5 times
+        /// dearer than this look (BENCHMARKS.md). For a searching worker,
+        /// which finds most deques empty.
+        #[inline]
+        pub(crate) fn looks_empty(&self) -> bool {
+            count_traffic!(Probe);
+            self.0.is_empty()
+        }
+
         pub(crate) fn is_empty(&self) -> bool {
             self.0.is_empty()
         }
@@ -185,6 +199,14 @@ mod imp {
 
         pub(crate) fn is_empty(&self) -> bool {
             lock(&self.0).is_empty()
+        }
+
+        /// A look is a hint, never a take: under loom it always says
+        /// "maybe", so that every look is followed by the steal attempt and
+        /// the models' state space stays as it was; shuttle, which samples
+        /// schedules, looks for real.
+        pub(crate) fn looks_empty(&self) -> bool {
+            !cfg!(loom) && self.is_empty()
         }
     }
 

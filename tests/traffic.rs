@@ -9,11 +9,14 @@
 //! `join` that records no frame touches no shared memory at all, and a
 //! scoped spawn on a worker costs a push, a fence (the notification) and a
 //! pop, with no read-modify-write but the scope's count. A change that
-//! puts an atomic on these paths fails here.
+//! puts an atomic on these paths fails here. And a worker searching a pool
+//! whose deques are all empty only looks at them: it never makes the steal
+//! attempt (an epoch pin) that a look exists to spare.
 
 use pilfer::ThreadPool;
 use pilfer::traffic::{Event, Traffic};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, mpsc};
+use std::time::{Duration, Instant};
 
 /// The counters are the process's: one test counts at a time.
 fn counting_alone() -> MutexGuard<'static, ()> {
@@ -121,4 +124,42 @@ fn a_scoped_spawn_on_a_worker_is_a_push_a_fence_and_a_pop() {
     let rmw = running.get(Event::Rmw);
     assert!((TASKS..=TASKS + 4).contains(&rmw), "{}", describe(&running));
     assert_eq!(running.get(Event::Lock), 0, "{}", describe(&running));
+}
+
+/// Polls `done` until it holds, failing the test after ten seconds.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_search_of_empty_deques_only_looks() {
+    let _alone = counting_alone();
+    let pool = ThreadPool::builder()
+        .num_threads(2)
+        .build()
+        .expect("a two-worker pool");
+    // Both workers searched and fell asleep.
+    wait_for("the workers to sleep", || pool.metrics().parks() >= 2);
+    let before = Traffic::now();
+    let parks = pool.metrics().parks();
+    // One task from outside: it goes through the injector, and a batch of
+    // one leaves nothing on the taker's deque, so every deque stays empty.
+    let (done, finished) = mpsc::channel();
+    pool.spawn(move || done.send(()).expect("the test waits"));
+    finished.recv().expect("the task runs");
+    // The woken worker searches (looking at its peer's deque) before it
+    // sleeps again.
+    wait_for("a visit to a peer's deque", || {
+        let traffic = Traffic::now().since(&before);
+        traffic.get(Event::Probe) + traffic.get(Event::Steal) > 0
+    });
+    wait_for("the woken worker to sleep again", || {
+        pool.metrics().parks() > parks
+    });
+    let traffic = Traffic::now().since(&before);
+    assert_eq!(traffic.get(Event::Steal), 0, "{}", describe(&traffic));
 }

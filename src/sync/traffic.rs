@@ -40,8 +40,12 @@ pub enum Event {
     DequePush,
     /// A pop from a worker's own deque.
     DequePop,
-    /// A steal attempt on a peer's deque (crossbeam: an epoch pin, a
-    /// compare-exchange on `front` when there is something to take).
+    /// A look at a peer's deque before a steal attempt, by a worker
+    /// looking for work (crossbeam's `is_empty`: two loads and a fence).
+    Probe,
+    /// A steal attempt on a peer's deque that a look found non-empty, or on
+    /// a FIFO queue (crossbeam: an epoch pin, a compare-exchange on `front`
+    /// when there is something to take).
     Steal,
     /// A push on an injector (crossbeam: a compare-exchange on the tail, a
     /// slot written, a fetch-or on the slot's state).
@@ -52,7 +56,7 @@ pub enum Event {
 
 impl Event {
     /// Every event, in the order of a [`Traffic`] reading.
-    pub const ALL: [Event; 11] = [
+    pub const ALL: [Event; 12] = [
         Event::Rmw,
         Event::Store,
         Event::Fence,
@@ -61,6 +65,7 @@ impl Event {
         Event::Unpark,
         Event::DequePush,
         Event::DequePop,
+        Event::Probe,
         Event::Steal,
         Event::InjectorPush,
         Event::InjectorTake,
@@ -77,6 +82,7 @@ impl Event {
             Event::Unpark => "unpark",
             Event::DequePush => "push",
             Event::DequePop => "pop",
+            Event::Probe => "probe",
             Event::Steal => "steal",
             Event::InjectorPush => "inj-push",
             Event::InjectorTake => "inj-take",
