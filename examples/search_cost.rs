@@ -1,10 +1,11 @@
 //! What an idle pool's search costs: the process CPU time (user and system,
 //! from `getrusage`) that a pool spends per broadcast and per wake-up, at
-//! the pool sizes given. Each operation is followed by a pause long enough
-//! for every worker to search, give up and fall asleep, so the figure is
-//! the operation plus the searches it sets off. Counted by the CPU time,
-//! not the wall time, a pool larger than the machine still shows what its
-//! searches cost (BENCHMARKS.md, "A look before each steal").
+//! the pool sizes given. After each operation the program waits until the
+//! workers it woke have searched, given up and fallen asleep again (the
+//! pool's count of sleeps tells), so the figure is the operation plus the
+//! searches it sets off. Counted by the CPU time, not the wall time, a pool
+//! larger than the machine still shows what its searches cost
+//! (BENCHMARKS.md, "A look before each steal").
 //!
 //! ```sh
 //! cargo run --release --example search_cost             # 16 and 64 workers
@@ -15,13 +16,16 @@
 //! printed, with the range.
 
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 5;
-const BROADCASTS: u32 = 100;
-const BROADCAST_PAUSE: Duration = Duration::from_micros(500);
+const BROADCASTS: u32 = 50;
 const WAKES: u32 = 200;
-const WAKE_PAUSE: Duration = Duration::from_millis(2);
+/// How often the waiting thread checks whether the pool is asleep again
+/// (its own CPU time is counted too, a few µs per check).
+const POLL: Duration = Duration::from_micros(200);
+/// A pool that does not fall asleep within this is a bug.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(10);
 
 fn main() {
     let sizes: Vec<usize> = std::env::args()
@@ -71,19 +75,35 @@ fn pool(workers: usize) -> pilfer::ThreadPool {
         .num_threads(workers)
         .build()
         .expect("a pool");
-    // Every worker started and asleep before the count begins.
+    // Every worker started, searched and fell asleep before the count
+    // begins.
+    let sleeps = pool.metrics().parks();
     pool.broadcast(|_| ());
-    std::thread::sleep(Duration::from_millis(50));
+    settle(&pool, sleeps + workers as u64);
     pool
 }
 
-/// CPU µs per broadcast of an empty closure, and the searches after it.
+/// Waits until the pool's workers have fallen asleep `sleeps` times in all.
+fn settle(pool: &pilfer::ThreadPool, sleeps: u64) {
+    let deadline = Instant::now() + SETTLE_DEADLINE;
+    while pool.metrics().parks() < sleeps {
+        assert!(
+            Instant::now() < deadline,
+            "the pool did not fall asleep again"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// CPU µs per broadcast of an empty closure, and the searches after it:
+/// every worker is woken for its share, then searches and sleeps again.
 fn per_broadcast(workers: usize) -> f64 {
     let pool = pool(workers);
     let started = cpu_time();
     for _ in 0..BROADCASTS {
+        let sleeps = pool.metrics().parks();
         pool.broadcast(|context| std::hint::black_box(context.index()));
-        std::thread::sleep(BROADCAST_PAUSE);
+        settle(&pool, sleeps + workers as u64);
     }
     micros(cpu_time() - started) / f64::from(BROADCASTS)
 }
@@ -93,10 +113,13 @@ fn per_wake(workers: usize) -> f64 {
     let pool = pool(workers);
     let started = cpu_time();
     for _ in 0..WAKES {
+        let sleeps = pool.metrics().parks();
         let (done, finished) = mpsc::channel();
         pool.spawn(move || done.send(()).expect("the receiver waits"));
-        finished.recv().expect("the task runs");
-        std::thread::sleep(WAKE_PAUSE);
+        finished
+            .recv_timeout(SETTLE_DEADLINE)
+            .expect("the task runs");
+        settle(&pool, sleeps + 1);
     }
     micros(cpu_time() - started) / f64::from(WAKES)
 }
@@ -125,7 +148,6 @@ fn cpu_time() -> Duration {
 #[cfg(not(unix))]
 fn cpu_time() -> Duration {
     use std::sync::OnceLock;
-    use std::time::Instant;
     static START: OnceLock<Instant> = OnceLock::new();
     START.get_or_init(Instant::now).elapsed()
 }

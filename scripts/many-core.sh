@@ -7,9 +7,9 @@
 #   scripts/many-core.sh prepare         # here: build, and copy what the run needs
 #   scripts/many-core.sh run DIR [SECS]  # there: run it all, results in DIR
 #
-# `prepare` builds compare and the two builds of benches/par_iter (release),
-# strips them, and puts them with the commit's name under target/many-core/
-# (ignored by git, about 3 MiB). It then prints the device call: carry
+# `prepare` builds compare, the traffic and search_cost examples and the two
+# builds of benches/par_iter (release), strips them, and puts them with the
+# commit's name under target/many-core/ (ignored by git, about 4 MiB). It then prints the device call: carry
 # `target/many-core`, and run `scripts/many-core.sh run "$OUT"`.
 #
 # `run` takes at most SECS seconds (default 540, under the device's 600 s

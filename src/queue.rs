@@ -98,9 +98,13 @@ mod imp {
         /// crossbeam's epoch (a locked instruction on the thread's epoch
         /// line, and every 128th pin a pass over every thread registered
         /// with the collector) before it reads whether there is anything
-        /// to take, which makes an attempt on an empty deque 3-5 times
-        /// dearer than this look (BENCHMARKS.md). For a searching worker,
-        /// which finds most deques empty.
+        /// to take, which makes an attempt on an empty deque two to seven
+        /// times as dear as this look, the more so the more threads the
+        /// collector knows (BENCHMARKS.md). For a searching worker, which
+        /// finds most deques empty. A look that says empty is what an
+        /// empty steal would have seen at that moment: crossbeam's
+        /// `is_empty` makes `steal`'s own check, with a fence as strong as
+        /// the pin's.
         #[inline]
         pub(crate) fn looks_empty(&self) -> bool {
             count_traffic!(Probe);
@@ -203,8 +207,11 @@ mod imp {
 
         /// A look is a hint, never a take: under loom it always says
         /// "maybe", so that every look is followed by the steal attempt and
-        /// the models' state space stays as it was; shuttle, which samples
-        /// schedules, looks for real.
+        /// the models' state space stays as it was. Nothing is lost by
+        /// that: with these locked queues a look that says empty is
+        /// observably an empty steal at the same point (the same
+        /// publication request follows), and one that says "maybe" changes
+        /// nothing. Shuttle, which samples schedules, looks for real.
         pub(crate) fn looks_empty(&self) -> bool {
             !cfg!(loom) && self.is_empty()
         }

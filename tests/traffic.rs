@@ -150,7 +150,9 @@ fn a_search_of_empty_deques_only_looks() {
     // one leaves nothing on the taker's deque, so every deque stays empty.
     let (done, finished) = mpsc::channel();
     pool.spawn(move || done.send(()).expect("the test waits"));
-    finished.recv().expect("the task runs");
+    finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the task ran within ten seconds");
     // The woken worker searches (looking at its peer's deque) before it
     // sleeps again.
     wait_for("a visit to a peer's deque", || {

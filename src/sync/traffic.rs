@@ -10,7 +10,7 @@
 //! of a line nobody writes stays in the reader's cache.
 //!
 //! What is not seen: the atomics inside crossbeam's queues (counted per
-//! call instead, as pushes, pops and steals, each with the cost that
+//! call instead, as pushes, pops, looks and steals, each with the cost that
 //! crossbeam's code gives it) and std's `Arc` reference counts, which
 //! pilfer touches on pool handles, not per task.
 //!
