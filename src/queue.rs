@@ -107,7 +107,7 @@ mod imp {
         /// the pin's.
         #[inline]
         pub(crate) fn looks_empty(&self) -> bool {
-            count_traffic!(Probe);
+            count_traffic!(Look);
             self.0.is_empty()
         }
 

@@ -157,7 +157,7 @@ fn a_search_of_empty_deques_only_looks() {
     // sleeps again.
     wait_for("a visit to a peer's deque", || {
         let traffic = Traffic::now().since(&before);
-        traffic.get(Event::Probe) + traffic.get(Event::Steal) > 0
+        traffic.get(Event::Look) + traffic.get(Event::Steal) > 0
     });
     wait_for("the woken worker to sleep again", || {
         pool.metrics().parks() > parks

@@ -42,7 +42,7 @@ pub enum Event {
     DequePop,
     /// A look at a peer's deque before a steal attempt, by a worker
     /// looking for work (crossbeam's `is_empty`: two loads and a fence).
-    Probe,
+    Look,
     /// A steal attempt on a peer's deque that a look found non-empty, or on
     /// a FIFO queue (crossbeam: an epoch pin, a compare-exchange on `front`
     /// when there is something to take).
@@ -65,7 +65,7 @@ impl Event {
         Event::Unpark,
         Event::DequePush,
         Event::DequePop,
-        Event::Probe,
+        Event::Look,
         Event::Steal,
         Event::InjectorPush,
         Event::InjectorTake,
@@ -82,7 +82,7 @@ impl Event {
             Event::Unpark => "unpark",
             Event::DequePush => "push",
             Event::DequePop => "pop",
-            Event::Probe => "probe",
+            Event::Look => "look",
             Event::Steal => "steal",
             Event::InjectorPush => "inj-push",
             Event::InjectorTake => "inj-take",
